@@ -1,0 +1,136 @@
+"""base_clusters (seeded k-means) and cluster_names (the private staging of candidate names)."""
+
+
+import time
+
+import dagster as dg
+import numpy as np
+import pyarrow as pa
+
+from clio_dagster.assets.embeddings import arrow_to_vectors, vectors_to_arrow
+from clio_dagster.core.clustering import choose_k, kmeans
+from clio_dagster.llm import NamingInput
+from clio_dagster.partitions import daily_partitions
+from clio_dagster.resources import LLMResource, PipelineConfig, WarehouseResource, partition_date
+from clio_dagster.storage import query_arrow, load_sql, replace_partition, transaction
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name="clustering",
+    kinds={"duckdb", "scikitlearn"},
+    owners=["team:clio"],
+    deps=["summary_embeddings"],
+)
+def base_clusters(
+    context: dg.AssetExecutionContext, pipeline: PipelineConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """k-means on the summary embeddings with k = clamp(n / target_cluster_size, k_min, k_max) and a fixed
+    seed; memberships and per-cluster statistics stay in the private DB."""
+    started = time.perf_counter()
+    day = partition_date(context)
+    with warehouse.get().connect("private") as con:
+        rows = query_arrow(con, load_sql("select_embeddings_for_clustering.sql"), [day])
+    ids = rows.column("conversation_id").to_pylist()
+    n = len(ids)
+    k = choose_k(n, pipeline.target_cluster_size, pipeline.k_min, pipeline.k_max)
+
+    members = pa.table({"partition_date": pa.array([], pa.date32()), "conversation_id": pa.array([], pa.string()),
+                        "cluster_id": pa.array([], pa.int32()), "distance": pa.array([], pa.float32())})
+    centroids = pa.table({"cluster_id": pa.array([], pa.int32()), "centroid": pa.array([], pa.list_(pa.float32()))})
+    fit_seconds = 0.0
+    if n:
+        embedding = rows.column("embedding").combine_chunks()
+        matrix = arrow_to_vectors(embedding, embedding.type.list_size)
+        fit_started = time.perf_counter()
+        result = kmeans(matrix, k, pipeline.seed, pipeline.minibatch_threshold)
+        fit_seconds = time.perf_counter() - fit_started
+        members = pa.table(
+            {
+                "partition_date": pa.array([day] * n, pa.date32()),
+                "conversation_id": ids,
+                "cluster_id": pa.array(result.labels, pa.int32()),
+                "distance": pa.array(result.distances, pa.float32()),
+            }
+        )
+        centroids = pa.table(
+            {
+                "cluster_id": pa.array(np.arange(len(result.centroids)), pa.int32()),
+                "centroid": vectors_to_arrow(result.centroids).cast(pa.list_(pa.float32())),
+            }
+        )
+
+    with warehouse.get().connect("private") as con, transaction(con):
+        replace_partition(con, "base_cluster_members", day, members)
+        con.execute("DELETE FROM base_clusters WHERE partition_date = ?", [day])
+        con.register("staged_centroids", centroids)
+        con.execute(load_sql("insert_base_clusters.sql"), {"day": day, "k": k})
+        con.unregister("staged_centroids")
+        sizes = [r[0] for r in con.execute(
+            "SELECT conversations FROM base_clusters WHERE partition_date = ? ORDER BY cluster_id", [day]
+        ).fetchall()]
+
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(sizes),
+            "conversations": n,
+            "k": k,
+            "seed": pipeline.seed,
+            "largest_cluster": max(sizes, default=0),
+            "smallest_cluster": min(sizes, default=0),
+            "fit_seconds": round(fit_seconds, 3),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name="naming",
+    kinds={"duckdb"},
+    owners=["team:clio"],
+    deps=["base_clusters"],
+    pool="llm",
+)
+def cluster_names(
+    context: dg.AssetExecutionContext, pipeline: PipelineConfig, llm: LLMResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Candidate name and description per base cluster (private staging: nothing here is public until
+    published_clusters applies the thresholds)."""
+    started = time.perf_counter()
+    day = partition_date(context)
+    with warehouse.get().connect("private") as con:
+        rows = query_arrow(con, load_sql("select_naming_input.sql"), [day])
+    backend = llm.get()
+    names = backend.name_clusters(
+        NamingInput(
+            labels=rows.column("cluster_id").to_pylist(),
+            summaries=rows.column("request").to_pylist(),
+            user_keys=rows.column("user_hash").to_pylist(),
+            min_unique_users=pipeline.min_unique_users,
+            seed=pipeline.seed,
+        )
+    )
+    table = pa.table(
+        {
+            "partition_date": pa.array([day] * len(names), pa.date32()),
+            "cluster_id": pa.array([n.cluster_id for n in names], pa.int32()),
+            "name": [n.name for n in names],
+            "description": [n.description for n in names],
+            "terms": pa.array([list(n.terms) for n in names], pa.list_(pa.string())),
+            "method": [backend.naming_method for _ in names],
+            "backend": [backend.name] * len(names),
+        }
+    )
+    with warehouse.get().connect("private") as con, transaction(con):
+        written = replace_partition(con, "cluster_names", day, table)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": written,
+            "llm_backend": backend.name,
+            "heuristic": backend.heuristic,
+            "method": backend.naming_method,
+            "clusters_without_shared_terms": sum(1 for n in names if not n.terms),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )

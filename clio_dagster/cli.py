@@ -1,0 +1,171 @@
+"""`clio`: the product without the Dagster UI (demo, ingest, run a date range, show results)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+from clio_dagster.settings import ClioSettings, SettingsError, load_settings
+
+
+# Step-by-step DEBUG events belong in the Dagster UI; the terminal gets one line per partition.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _dates(start: date, end: date) -> list[date]:
+    if end < start:
+        raise SettingsError(f"--end {end} is before --start {start}.")
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def _instance():
+    import dagster as dg
+
+    # With DAGSTER_HOME set, runs are recorded there and show up in `dagster dev`.
+    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+
+
+def run_partitions(settings: ClioSettings, days: list[date], out=None) -> bool:
+    """Materialise every daily asset for each day, in order, in this process."""
+    out = out or sys.stdout
+    import dagster as dg
+
+    from clio_dagster.assets import DAILY_ASSETS
+    from clio_dagster.resources import build_resources
+
+    resources = build_resources(settings)
+    instance = _instance()
+    ok = True
+    for day in days:
+        result = dg.materialize(
+            DAILY_ASSETS,
+            partition_key=day.isoformat(),
+            resources=resources,
+            instance=instance,
+            raise_on_error=False,
+            run_config=QUIET_RUN_CONFIG,
+        )
+        if result.success:
+            published = result.asset_materializations_for_node("published_clusters")
+            rows = published[0].metadata["dagster/row_count"].value if published else 0
+            print(f"{day}: ok, {rows} clusters published", file=out)
+        else:
+            ok = False
+            for event in result.all_events:
+                if event.is_step_failure:
+                    error = event.step_failure_data.error
+                    message = error.cause.message if error and error.cause else (error.message if error else "")
+                    print(f"{day}: FAILED in {event.step_key}: {message.strip()}", file=out)
+    return ok
+
+
+def show(settings: ClioSettings, day: date | None, out=None) -> int:
+    out = out or sys.stdout
+    import duckdb
+
+    if not settings.public_db.exists():
+        print(f"No public DB at {settings.public_db} yet: run `clio demo` or `clio run` first.", file=out)
+        return 1
+    con = duckdb.connect(str(settings.public_db), read_only=True)
+    try:
+        days = [r[0] for r in con.execute(
+            "SELECT partition_date FROM partition_summaries WHERE ? IS NULL OR partition_date = ? ORDER BY 1",
+            [day, day],
+        ).fetchall()]
+        for d in days:
+            total, published, suppressed_users, suppressed_convs, backend = con.execute(
+                "SELECT conversations, clusters_published, suppressed_min_users, suppressed_min_conversations, "
+                "llm_backend FROM partition_summaries WHERE partition_date = ?",
+                [d],
+            ).fetchone()
+            label = " (heuristic offline names)" if backend == "offline" else ""
+            print(f"\n{d}: {total} conversations, {published} clusters published{label}; suppressed: "
+                  f"{suppressed_users} below min users, {suppressed_convs} below min conversations", file=out)
+            for cid, name, n, users, share in con.execute(
+                "SELECT cluster_id, name, conversations, unique_users, share FROM published_clusters "
+                "WHERE partition_date = ? ORDER BY conversations DESC, cluster_id",
+                [d],
+            ).fetchall():
+                print(f"  {cid}  {n:5d} conv  {users:5d} users  {share:6.1%}  {name}", file=out)
+    finally:
+        con.close()
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from clio_dagster.sample_data import stage_sample
+
+    os.environ["CLIO_DEMO_MODE"] = "1"
+    settings = load_settings(**({"home": args.home} if args.home else {}), demo_mode=True)
+    staged = stage_sample(settings.landing_dir)
+    print(f"Staged the bundled sample ({sum(staged.values())} conversations) into {settings.landing_dir}")
+    print(f"LLM backend: {settings.backend}" + (" (heuristic, no network)" if settings.backend == "offline" else ""))
+    days = sorted(date.fromisoformat(d) for d in staged)
+    ok = run_partitions(settings, days)
+    show(settings, None)
+    print(f"\nPublic DB: {settings.public_db}\nPrivate DB: {settings.private_db} (owner-only; never share it)")
+    return 0 if ok else 1
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    return 0 if run_partitions(settings, _dates(args.start, args.end)) else 1
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    source = Path(args.file)
+    if not source.is_file():
+        raise SettingsError(f"{source} is not a file.")
+    if source.suffix.lower() not in (".jsonl", ".json", ".parquet"):
+        raise SettingsError(f"{source}: landing files must be .jsonl, .json or .parquet.")
+    target_dir = settings.landing_dir / args.date.isoformat()
+    target_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, target_dir / source.name)
+    print(f"Copied {source.name} to {target_dir}; run `clio run --start {args.date} --end {args.date}`.")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    return show(load_settings(), args.date)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clio", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="stage the bundled sample and materialise every sample partition offline")
+    demo.add_argument("--home", help="CLIO_HOME to use (default: $CLIO_HOME or ./.clio)")
+    demo.set_defaults(func=_cmd_demo)
+
+    run = sub.add_parser("run", help="materialise every daily asset for a date range (inclusive), in order")
+    run.add_argument("--start", type=date.fromisoformat, required=True)
+    run.add_argument("--end", type=date.fromisoformat, required=True)
+    run.set_defaults(func=_cmd_run)
+
+    ingest = sub.add_parser("ingest", help="copy a .jsonl/.json/.parquet file into the landing folder of a day")
+    ingest.add_argument("file")
+    ingest.add_argument("--date", type=date.fromisoformat, required=True)
+    ingest.set_defaults(func=_cmd_ingest)
+
+    show_cmd = sub.add_parser("show", help="print the published clusters from the public DB")
+    show_cmd.add_argument("--date", type=date.fromisoformat)
+    show_cmd.set_defaults(func=_cmd_show)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        print(f"clio: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

