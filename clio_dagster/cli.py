@@ -131,6 +131,55 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _conversations_by_day(settings: ClioSettings, days: list[date], use_sample: bool) -> dict[date, list]:
+    from clio_dagster.core.ingest import Accepted, IngestLimits, iter_landing_file
+    from clio_dagster.core.landing import collect_partition
+    from clio_dagster.sample_data import sample_path
+
+    limits = IngestLimits(settings.max_message_chars, settings.max_conversation_chars)
+    if use_sample:
+        grouped: dict[date, list] = {}
+        for item in iter_landing_file(sample_path(), limits):
+            if isinstance(item, Accepted):
+                grouped.setdefault(item.conversation.timestamp.date(), []).append(item.conversation)
+        return dict(sorted(grouped.items()))
+    return {
+        day: [a.conversation for a in collect_partition(settings.landing_dir, day, settings.landing_lookaround_days, limits).accepted]
+        for day in days
+    }
+
+
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    from clio_dagster.llm.estimate import estimate_run
+    from clio_dagster.resources import build_resources
+
+    settings = load_settings()
+    if not args.sample and not (args.start and args.end):
+        raise SettingsError("give --start and --end (landing folders), or --sample for the bundled sample.")
+    days = [] if args.sample else _dates(args.start, args.end)
+    by_day = _conversations_by_day(settings, days, args.sample)
+    claude = build_resources(settings)["llm"].claude_settings()
+    estimates = estimate_run(
+        list(by_day.values()), claude.models, claude.prices, claude.conversation_token_budget,
+        settings.target_cluster_size, settings.k_min, settings.k_max,
+        naming_sample_size=settings.naming_sample_size, screen_question=settings.screen_question,
+    )
+    n = sum(len(v) for v in by_day.values())
+    print(f"Estimate for {n} conversations in {len(by_day)} day(s) with the claude backend "
+          f"(~4 characters per token; prices per million tokens from the configured price table):")
+    print(f"{'stage':32} {'model':20} {'calls':>7} {'input tok':>11} {'output tok':>11} {'interactive $':>14} {'batch $':>9}")
+    for e in estimates:
+        print(f"{e.stage:32} {e.model:20} {e.calls:7d} {e.input_tokens:11d} {e.output_tokens:11d} "
+              f"{e.cost_interactive:14.4f} {e.cost_batch:9.4f}")
+    total_i = sum(e.cost_interactive for e in estimates)
+    total_b = sum(e.cost_batch for e in estimates)
+    print(f"{'total':32} {'':20} {sum(e.calls for e in estimates):7d} {sum(e.input_tokens for e in estimates):11d} "
+          f"{sum(e.output_tokens for e in estimates):11d} {total_i:14.4f} {total_b:9.4f}")
+    if n:
+        print(f"per 1,000 conversations: ${1000 * total_i / n:.3f} interactive, ${1000 * total_b / n:.3f} batch")
+    return 0
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
     return show(load_settings(), args.date)
 
@@ -152,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("file")
     ingest.add_argument("--date", type=date.fromisoformat, required=True)
     ingest.set_defaults(func=_cmd_ingest)
+
+    estimate = sub.add_parser("estimate", help="predict tokens and dollars of a claude run over a date range")
+    estimate.add_argument("--start", type=date.fromisoformat)
+    estimate.add_argument("--end", type=date.fromisoformat)
+    estimate.add_argument("--sample", action="store_true", help="estimate for the bundled sample")
+    estimate.set_defaults(func=_cmd_estimate)
 
     show_cmd = sub.add_parser("show", help="print the published clusters from the public DB")
     show_cmd.add_argument("--date", type=date.fromisoformat)

@@ -8,6 +8,7 @@ in `clio_dagster.resources`, so the UI, the CLI and tests all read the same valu
 from __future__ import annotations
 
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -64,10 +65,37 @@ class ClioSettings(BaseSettings):
     embedding_device: str = "cpu"
 
     summary_max_chars: int = Field(default=300, ge=40)
+    # Clio names a cluster from ~50 summaries inside it and the ~50 nearest outside it.
+    naming_sample_size: int = Field(default=50, ge=1, le=500)
     max_message_chars: int = Field(default=100_000, ge=1)
     max_conversation_chars: int = Field(default=400_000, ge=1)
     # Landing folders of neighbouring days scanned for records whose own timestamp belongs to a partition.
     landing_lookaround_days: int = Field(default=1, ge=0, le=31)
+
+    # claude backend (ANTHROPIC_API_KEY is read from the environment at run time, never stored in config).
+    claude_base_url: str | None = None
+    claude_model_facets: str = "claude-haiku-5-5"
+    # Naming, hierarchy and the privacy auditor use the stronger model (Clio used Sonnet for these).
+    claude_model_reasoning: str = "claude-sonnet-5-5"
+    claude_temperatures: dict[str, float] = Field(
+        default_factory=lambda: {
+            "extract_facets": 0.2, "screen": 0.2, "name_cluster": 1.0, "propose_parents": 1.0,
+            "dedupe_names": 1.0, "assign_parent": 1.0, "rename_parent": 1.0, "audit_privacy": 0.05,
+        }
+    )
+    claude_max_concurrency: int = Field(default=8, ge=1, le=256)
+    claude_max_retries: int = Field(default=6, ge=0, le=20)
+    claude_timeout_s: float = Field(default=120.0, gt=0)
+    claude_use_batches: bool = False
+    claude_batch_poll_interval_s: float = Field(default=30.0, gt=0)
+    claude_conversation_token_budget: int = Field(default=8000, ge=200)
+    # USD per million tokens by model id or family ("haiku", "sonnet", "opus"); see llm/pricing.py.
+    claude_prices: dict[str, dict[str, float]] | None = None
+    llm_budget_usd: float | None = Field(default=None, gt=0)
+
+    # Screener: restrict a run to conversations matching a regex, or (claude) answering yes to a question.
+    screen_regex: str | None = None
+    screen_question: str | None = None
 
     hmac_secret: SecretStr | None = None
     # Demo mode allows the fixed demo HMAC secret; never use it for real data.
@@ -100,6 +128,11 @@ class ClioSettings(BaseSettings):
     def _check_ranges(self) -> ClioSettings:
         if self.k_min > self.k_max:
             raise SettingsError(f"k_min ({self.k_min}) must not exceed k_max ({self.k_max}).")
+        if self.screen_regex:
+            try:
+                re.compile(self.screen_regex)
+            except re.error as exc:
+                raise SettingsError(f"CLIO_SCREEN_REGEX is not a valid regular expression: {exc}") from None
         return self
 
     @property

@@ -9,9 +9,10 @@ import pyarrow as pa
 
 from clio_dagster.assets.embeddings import arrow_to_vectors, vectors_to_arrow
 from clio_dagster.core.clustering import choose_k, kmeans
+from clio_dagster.core.sampling import contrastive_samples
 from clio_dagster.llm import NamingInput
 from clio_dagster.partitions import daily_partitions
-from clio_dagster.resources import LLMResource, PipelineConfig, WarehouseResource, partition_date
+from clio_dagster.resources import LLMResource, PipelineConfig, WarehouseResource, llm_store, partition_date
 from clio_dagster.storage import query_arrow, load_sql, replace_partition, transaction
 
 
@@ -99,9 +100,27 @@ def cluster_names(
     published_clusters applies the thresholds)."""
     started = time.perf_counter()
     day = partition_date(context)
+    backend = llm.get(llm_store(context, warehouse))
     with warehouse.get().connect("private") as con:
         rows = query_arrow(con, load_sql("select_naming_input.sql"), [day])
-    backend = llm.get()
+        if backend.contrastive:
+            vectors = query_arrow(con, load_sql("select_naming_embeddings.sql"), [day])
+            centroids = query_arrow(
+                con, "SELECT centroid FROM base_clusters WHERE partition_date = ? ORDER BY cluster_id", [day]
+            )
+    samples = None
+    if backend.contrastive and len(rows):
+        embedding = vectors.column("embedding").combine_chunks()
+        dim = embedding.type.list_size
+        centroid_column = centroids.column("centroid").combine_chunks()
+        samples = contrastive_samples(
+            labels=np.asarray(vectors.column("cluster_id").to_pylist()),
+            embeddings=arrow_to_vectors(embedding, dim),
+            centroids=centroid_column.flatten().to_numpy().reshape(len(centroid_column), dim),
+            summaries=vectors.column("request").to_pylist(),
+            n=pipeline.naming_sample_size,
+            seed=pipeline.seed,
+        )
     names = backend.name_clusters(
         NamingInput(
             labels=rows.column("cluster_id").to_pylist(),
@@ -109,6 +128,7 @@ def cluster_names(
             user_keys=rows.column("user_hash").to_pylist(),
             min_unique_users=pipeline.min_unique_users,
             seed=pipeline.seed,
+            samples=samples,
         )
     )
     table = pa.table(
@@ -130,7 +150,8 @@ def cluster_names(
             "llm_backend": backend.name,
             "heuristic": backend.heuristic,
             "method": backend.naming_method,
-            "clusters_without_shared_terms": sum(1 for n in names if not n.terms),
+            "clusters_without_shared_terms": sum(1 for n in names if not n.terms) if backend.heuristic else None,
+            **backend.usage_metadata(),
             "seconds": round(time.perf_counter() - started, 3),
         }
     )

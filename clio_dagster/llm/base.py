@@ -23,7 +23,18 @@ class FacetResult(BaseModel):
     concerning: int | None = Field(default=None, ge=1, le=5)
     redactions: int = 0
     summary_truncated: bool = False
+    # The conversation was cut to the backend's input budget (first request and the end kept).
+    input_truncated: bool = False
     method: str
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """An item an LLM task could not answer (invalid output after a retry, or an API error after retries)."""
+
+    item_id: str
+    reason: str
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,8 @@ class NamingInput:
     user_keys: Sequence[str]
     min_unique_users: int
     seed: int = 0
+    # cluster id → (in-cluster sample, nearest out-of-cluster sample), for contrastive LLM naming.
+    samples: dict[int, tuple[list[str], list[str]]] | None = None
 
 
 class LLMBackend(ABC):
@@ -42,11 +55,20 @@ class LLMBackend(ABC):
     # True when results come from local heuristics rather than a language model; shown wherever output shows.
     heuristic: bool
     naming_method: str
+    # True when naming needs contrastive samples (NamingInput.samples) rather than every summary.
+    contrastive: bool = False
 
     @abstractmethod
-    def extract_facets(self, conversations: Sequence[Conversation]) -> list[FacetResult]:
-        """All facets of each conversation, in input order."""
+    def extract_facets(self, conversations: Sequence[Conversation]) -> list[FacetResult | TaskFailure]:
+        """All facets of each conversation, in input order (a TaskFailure where none could be had)."""
 
     @abstractmethod
     def name_clusters(self, naming: NamingInput) -> list[ClusterName]:
         """A short name and a description per cluster label, with no private information."""
+
+    def usage_metadata(self) -> dict:
+        """Calls, tokens and cost so far (for Dagster metadata); empty for backends that make no calls."""
+        return {}
+
+    def flush(self) -> None:
+        """Persist whatever the backend buffered (cache entries, usage rows)."""

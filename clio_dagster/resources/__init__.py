@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from datetime import date
 
 import dagster as dg
@@ -10,6 +12,10 @@ from pydantic import PrivateAttr
 from clio_dagster.core.embedding import SentenceEmbedder
 from clio_dagster.core.ingest import IngestLimits
 from clio_dagster.llm import LLMBackend, OfflineBackend
+from clio_dagster.llm.claude import ClaudeBackend, ClaudeSettings
+from clio_dagster.llm.pricing import DEFAULT_PRICES, ModelPrice
+from clio_dagster.llm.schemas import TASK_OUTPUTS
+from clio_dagster.llm.store import LLMStore
 from clio_dagster.settings import ClioSettings, SettingsError, load_settings
 from clio_dagster.storage import Warehouse
 
@@ -39,6 +45,7 @@ class PipelineConfig(dg.ConfigurableResource):
     max_message_chars: int = 100_000
     max_conversation_chars: int = 400_000
     landing_lookaround_days: int = 1
+    naming_sample_size: int = 50
     demo_mode: bool = False
 
     def ingest_limits(self) -> IngestLimits:
@@ -50,18 +57,59 @@ class PipelineConfig(dg.ConfigurableResource):
 
 
 class LLMResource(dg.ConfigurableResource):
-    """Chooses the backend for Clio's LLM tasks (`offline` or `claude`)."""
+    """Chooses the backend for Clio's LLM tasks (`offline` or `claude`) and configures it."""
 
     backend: str = "offline"
     summary_max_chars: int = 300
+    claude_base_url: str | None = None
+    claude_model_facets: str = "claude-haiku-5-5"
+    claude_model_reasoning: str = "claude-sonnet-5-5"
+    claude_temperatures: dict[str, float] = {}
+    claude_max_concurrency: int = 8
+    claude_max_retries: int = 6
+    claude_timeout_s: float = 120.0
+    claude_use_batches: bool = False
+    claude_batch_poll_interval_s: float = 30.0
+    claude_conversation_token_budget: int = 8000
+    claude_prices_json: str = ""
+    llm_budget_usd: float | None = None
+    screen_regex: str | None = None
+    screen_question: str | None = None
+    seed: int = 0
 
-    def get(self) -> LLMBackend:
+    def claude_settings(self) -> ClaudeSettings:
+        prices = dict(DEFAULT_PRICES)
+        if self.claude_prices_json:
+            prices.update({k: ModelPrice(**v) for k, v in json.loads(self.claude_prices_json).items()})
+        models = {task: self.claude_model_reasoning for task in TASK_OUTPUTS}
+        models.update(extract_facets=self.claude_model_facets, screen=self.claude_model_facets)
+        temperatures = {task: 1.0 for task in TASK_OUTPUTS} | dict(self.claude_temperatures)
+        max_tokens = {task: 1024 for task in TASK_OUTPUTS} | {"extract_facets": 400, "screen": 50,
+                                                              "assign_parent": 300, "dedupe_names": 4096}
+        return ClaudeSettings(
+            # Read at run time from the environment: the key never enters Dagster's run config.
+            api_key=os.environ.get("ANTHROPIC_API_KEY", ""),
+            base_url=self.claude_base_url,
+            models=models,
+            temperatures=temperatures,
+            max_tokens=max_tokens,
+            prices=prices,
+            max_concurrency=self.claude_max_concurrency,
+            max_retries=self.claude_max_retries,
+            timeout_s=self.claude_timeout_s,
+            use_batches=self.claude_use_batches,
+            batch_poll_interval_s=self.claude_batch_poll_interval_s,
+            conversation_token_budget=self.claude_conversation_token_budget,
+            budget_usd=self.llm_budget_usd,
+            seed=self.seed,
+        )
+
+    def get(self, store: LLMStore | None = None) -> LLMBackend:
         if self.backend == "offline":
             return OfflineBackend(summary_max_chars=self.summary_max_chars)
-        raise SettingsError(
-            f"LLM backend {self.backend!r} is not available in this version of clio-dagster; "
-            "set CLIO_LLM_BACKEND=offline."
-        )
+        if self.backend == "claude":
+            return ClaudeBackend(self.claude_settings(), store)
+        raise SettingsError(f"Unknown LLM backend {self.backend!r}: use 'offline' or 'claude'.")
 
 
 class EmbedderResource(dg.ConfigurableResource):
@@ -98,15 +146,40 @@ def build_resources(settings: ClioSettings | None = None) -> dict[str, dg.Config
             max_message_chars=settings.max_message_chars,
             max_conversation_chars=settings.max_conversation_chars,
             landing_lookaround_days=settings.landing_lookaround_days,
+            naming_sample_size=settings.naming_sample_size,
             demo_mode=settings.demo_mode,
         ),
-        "llm": LLMResource(backend=settings.backend, summary_max_chars=settings.summary_max_chars),
+        "llm": LLMResource(
+            backend=settings.backend,
+            summary_max_chars=settings.summary_max_chars,
+            claude_base_url=settings.claude_base_url,
+            claude_model_facets=settings.claude_model_facets,
+            claude_model_reasoning=settings.claude_model_reasoning,
+            claude_temperatures=settings.claude_temperatures,
+            claude_max_concurrency=settings.claude_max_concurrency,
+            claude_max_retries=settings.claude_max_retries,
+            claude_timeout_s=settings.claude_timeout_s,
+            claude_use_batches=settings.claude_use_batches,
+            claude_batch_poll_interval_s=settings.claude_batch_poll_interval_s,
+            claude_conversation_token_budget=settings.claude_conversation_token_budget,
+            claude_prices_json=json.dumps(settings.claude_prices) if settings.claude_prices else "",
+            llm_budget_usd=settings.llm_budget_usd,
+            screen_regex=settings.screen_regex,
+            screen_question=settings.screen_question,
+            seed=settings.seed,
+        ),
         "embedder": EmbedderResource(
             model=settings.embedding_model,
             device=settings.embedding_device,
             batch_size=settings.embedding_batch_size,
         ),
     }
+
+
+def llm_store(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> LLMStore:
+    """Cache, usage and batch records for one asset's run of one partition."""
+    return LLMStore(warehouse.get(), run_id=context.run.run_id, asset=context.asset_key.to_user_string(),
+                    partition_date=partition_date(context))
 
 
 def partition_date(context: dg.AssetExecutionContext) -> date:

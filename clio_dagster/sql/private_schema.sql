@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS facets (
     assistant_chars BIGINT NOT NULL,
     redactions INTEGER NOT NULL,
     summary_truncated BOOLEAN NOT NULL,
+    input_truncated BOOLEAN NOT NULL,
     backend VARCHAR NOT NULL,
     method VARCHAR NOT NULL
 );
@@ -72,4 +73,47 @@ CREATE TABLE IF NOT EXISTS cluster_names (
     terms VARCHAR[] NOT NULL,
     method VARCHAR NOT NULL,
     backend VARCHAR NOT NULL
+);
+-- LLM results keyed by content: a re-run or a resume never pays twice for a finished item.
+CREATE TABLE IF NOT EXISTS llm_cache (
+    task VARCHAR NOT NULL,
+    prompt_version VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    input_hash VARCHAR NOT NULL,
+    output JSON NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS llm_usage (
+    run_id VARCHAR,
+    asset VARCHAR,
+    partition_date DATE,
+    task VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    batch BOOLEAN NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    cache_write_tokens BIGINT NOT NULL,
+    cache_read_tokens BIGINT NOT NULL,
+    latency_ms DOUBLE,
+    cost_usd DOUBLE NOT NULL,
+    outcome VARCHAR NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
+-- Submitted Message Batches, so a process that dies between submit and collect resumes the same batch.
+CREATE TABLE IF NOT EXISTS llm_batches (
+    batch_id VARCHAR NOT NULL,
+    task VARCHAR NOT NULL,
+    scope VARCHAR NOT NULL,
+    custom_ids VARCHAR[] NOT NULL,
+    status VARCHAR NOT NULL,
+    submitted_at TIMESTAMP NOT NULL,
+    collected_at TIMESTAMP
+);
+-- Items an LLM task could not answer validly after a retry (the run goes on without them).
+CREATE TABLE IF NOT EXISTS llm_failures (
+    partition_date DATE NOT NULL,
+    task VARCHAR NOT NULL,
+    item_id VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    detail VARCHAR NOT NULL
 );

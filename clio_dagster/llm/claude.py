@@ -1,0 +1,540 @@
+"""The `claude` backend: Clio's LLM tasks through the anthropic SDK.
+
+Every call is a forced tool call whose schema comes from `llm.schemas`, validated with pydantic; an invalid
+answer is retried once with the validation error, then recorded as a failure for that item. Fixed
+instructions go in a cached system prompt. Calls run concurrently (bounded), the SDK retries 429/529/5xx and
+timeouts honouring `retry-after`, and every answer is cached by (task, prompt version, model, input hash)
+as soon as it arrives, so a re-run or a resume after a crash pays for nothing twice. Facet extraction can go
+through the Message Batches API (half price); submitted batch ids are stored before polling, so a process
+that dies between submit and collect resumes the same batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anthropic
+from pydantic import BaseModel, ValidationError
+
+from clio_dagster.core.language import detect_language
+from clio_dagster.core.naming import ClusterName
+from clio_dagster.core.records import Conversation
+from clio_dagster.core.transcript import format_transcript
+from clio_dagster.llm.base import FacetResult, LLMBackend, NamingInput, TaskFailure
+from clio_dagster.llm.pricing import ModelPrice, TokenUsage, price_for
+from clio_dagster.llm.schemas import TASK_OUTPUTS, tool_definition, tool_name
+from clio_dagster.llm.store import CacheKey, LLMStore, UsageRow
+from clio_dagster.llm.templates import escape_data, load_template
+
+NAMING_METHOD = "llm: Clio contrastive cluster naming"
+FACETS_METHOD = "llm: Clio facets in one structured call"
+# Results are written to the cache in groups this size (and whenever a task finishes).
+FLUSH_EVERY = 25
+
+
+class ClaudeError(RuntimeError):
+    """A problem the user must fix (key, model id, budget); the message says what to do."""
+
+
+class BudgetExceeded(ClaudeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ClaudeSettings:
+    api_key: str
+    base_url: str | None
+    models: dict[str, str]
+    temperatures: dict[str, float]
+    max_tokens: dict[str, int]
+    prices: dict[str, ModelPrice]
+    max_concurrency: int = 8
+    max_retries: int = 6
+    timeout_s: float = 120.0
+    use_batches: bool = False
+    batch_poll_interval_s: float = 30.0
+    batch_max_requests: int = 10_000
+    conversation_token_budget: int = 8_000
+    budget_usd: float | None = None
+    seed: int = 0
+
+
+@dataclass
+class _Ledger:
+    calls: int = 0
+    cache_hits: int = 0
+    batch_requests: int = 0
+    failures: int = 0
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    cost_usd: float = 0.0
+
+
+def _input_hash(*parts: str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def _data(text: str) -> str:
+    return escape_data(text)
+
+
+def _items(tag: str, items: Sequence[str]) -> str:
+    return "\n".join(f"<{tag}>{escape_data(item)}</{tag}>" for item in items)
+
+
+def _validation_message(exc: ValidationError) -> str:
+    # Field locations and rules only: never the model's (possibly data-bearing) input values.
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}"
+        for e in exc.errors(include_input=False, include_url=False)
+    )
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One item of a task: what to send and how to find it in the cache."""
+
+    item_id: str
+    task: str
+    user_text: str
+    key: CacheKey
+
+
+class ClaudeBackend(LLMBackend):
+    name = "claude"
+    heuristic = False
+    naming_method = NAMING_METHOD
+    contrastive = True
+
+    def __init__(self, settings: ClaudeSettings, store: LLMStore | None = None):
+        if not settings.api_key:
+            raise ClaudeError(
+                "The claude backend needs ANTHROPIC_API_KEY. Export your key, or set CLIO_LLM_BACKEND=offline."
+            )
+        self.settings = settings
+        self.store = store
+        self.ledger = _Ledger()
+        self._pending_cache: list[tuple[CacheKey, dict]] = []
+        self._pending_usage: list[UsageRow] = []
+        self._reserved_usd = 0.0
+        self._budget_message: str | None = None
+
+    # ---- clients -------------------------------------------------------------------------------
+    def _client_kwargs(self) -> dict[str, Any]:
+        return {
+            "api_key": self.settings.api_key,
+            "base_url": self.settings.base_url,
+            "max_retries": self.settings.max_retries,
+            "timeout": self.settings.timeout_s,
+        }
+
+    # ---- requests ------------------------------------------------------------------------------
+    def _request(self, task: str, item_id: str, **values: str) -> _Request:
+        """`values` are already escaped (see `_data` and `_items`): the template adds only our own tags."""
+        template = load_template(task)
+        user_text = template.render_user(**values)
+        model = self.settings.models[task]
+        key = CacheKey(task, template.version, model, _input_hash(template.version, model, user_text))
+        return _Request(item_id=item_id, task=task, user_text=user_text, key=key)
+
+    def _params(self, request: _Request, extra_messages: list[dict] | None = None) -> dict[str, Any]:
+        """The request body as sent on the wire (also a batch request's `params`)."""
+        template = load_template(request.task)
+        return {
+            "model": request.key.model,
+            "max_tokens": self.settings.max_tokens[request.task],
+            "temperature": self.settings.temperatures[request.task],
+            "system": [{"type": "text", "text": template.system, "cache_control": {"type": "ephemeral"}}],
+            "messages": [{"role": "user", "content": [{"type": "text", "text": request.user_text}]}]
+            + (extra_messages or []),
+            "tools": [tool_definition(request.task)],
+            "tool_choice": {"type": "tool", "name": tool_name(request.task)},
+        }
+
+    def _parse(self, task: str, message: Any) -> tuple[BaseModel | None, str | None, Any]:
+        """(validated output, error text, the tool_use block) for one API message."""
+        block = next(
+            (b for b in message.content if getattr(b, "type", None) == "tool_use" and b.name == tool_name(task)),
+            None,
+        )
+        if block is None:
+            return None, f"no {tool_name(task)} tool call in the answer", None
+        try:
+            return TASK_OUTPUTS[task].model_validate(block.input), None, block
+        except ValidationError as exc:
+            return None, _validation_message(exc), block
+
+    # ---- accounting ----------------------------------------------------------------------------
+    def _account(self, task: str, model: str, usage: Any, batch: bool, latency_ms: float | None, outcome: str) -> None:
+        tokens = TokenUsage(
+            input_tokens=getattr(usage, "input_tokens", 0) or 0,
+            output_tokens=getattr(usage, "output_tokens", 0) or 0,
+            cache_write_tokens=getattr(usage, "cache_creation_input_tokens", 0) or 0,
+            cache_read_tokens=getattr(usage, "cache_read_input_tokens", 0) or 0,
+        )
+        cost = tokens.cost(price_for(model, self.settings.prices), batch=batch)
+        ledger = self.ledger
+        ledger.calls += 1
+        ledger.cost_usd += cost
+        ledger.usage = TokenUsage(
+            ledger.usage.input_tokens + tokens.input_tokens,
+            ledger.usage.output_tokens + tokens.output_tokens,
+            ledger.usage.cache_write_tokens + tokens.cache_write_tokens,
+            ledger.usage.cache_read_tokens + tokens.cache_read_tokens,
+        )
+        self._pending_usage.append(
+            UsageRow(task, model, batch, tokens.input_tokens, tokens.output_tokens, tokens.cache_write_tokens,
+                     tokens.cache_read_tokens, latency_ms, cost, outcome)
+        )
+
+    def _estimated_cost(self, request: _Request, batch: bool = False) -> float:
+        prompt_tokens = (len(request.user_text) + len(load_template(request.task).system)) // 4
+        tokens = TokenUsage(input_tokens=prompt_tokens, output_tokens=self.settings.max_tokens[request.task])
+        return tokens.cost(price_for(request.key.model, self.settings.prices), batch=batch)
+
+    def _check_budget(self, upcoming_cost: float) -> None:
+        if self._budget_message is not None:
+            raise BudgetExceeded(self._budget_message)
+        budget = self.settings.budget_usd
+        if budget is not None and self.ledger.cost_usd + upcoming_cost > budget:
+            self._budget_message = (
+                f"LLM budget reached: ${self.ledger.cost_usd:.4f} spent of ${budget:.2f} in this run, and the next "
+                f"request could cost up to ${upcoming_cost:.4f}. Finished items are cached; raise "
+                "CLIO_LLM_BUDGET_USD and re-run to continue where this run stopped."
+            )
+            raise BudgetExceeded(self._budget_message)
+
+    def flush(self) -> None:
+        if self.store is not None:
+            self.store.save(self._pending_cache)
+            self.store.record_usage(self._pending_usage)
+        self._pending_cache.clear()
+        self._pending_usage.clear()
+
+    def usage_metadata(self) -> dict[str, Any]:
+        ledger = self.ledger
+        return {
+            "llm_calls": ledger.calls,
+            "llm_cache_hits": ledger.cache_hits,
+            "llm_batch_requests": ledger.batch_requests,
+            "llm_failures": ledger.failures,
+            "llm_input_tokens": ledger.usage.input_tokens,
+            "llm_output_tokens": ledger.usage.output_tokens,
+            "llm_cache_write_tokens": ledger.usage.cache_write_tokens,
+            "llm_cache_read_tokens": ledger.usage.cache_read_tokens,
+            "llm_cost_usd": round(ledger.cost_usd, 6),
+        }
+
+    # ---- running requests ----------------------------------------------------------------------
+    def _remember(self, request: _Request, output: BaseModel) -> None:
+        self._pending_cache.append((request.key, output.model_dump()))
+        if len(self._pending_cache) >= FLUSH_EVERY:
+            self.flush()
+
+    def _lookup_cache(self, requests: Sequence[_Request]) -> dict[str, dict]:
+        """item_id → cached output, for the requests already answered in an earlier run."""
+        if self.store is None or not requests:
+            return {}
+        found: dict[str, dict] = {}
+        by_group: dict[tuple[str, str, str], list[_Request]] = {}
+        for r in requests:
+            by_group.setdefault((r.key.task, r.key.prompt_version, r.key.model), []).append(r)
+        for (task, version, model), group in by_group.items():
+            cached = self.store.cached(task, version, model, [r.key.input_hash for r in group])
+            found.update({r.item_id: cached[r.key.input_hash] for r in group if r.key.input_hash in cached})
+        return found
+
+    def _raise_for_config(self, exc: anthropic.APIStatusError, model: str) -> None:
+        if isinstance(exc, anthropic.AuthenticationError):
+            raise ClaudeError("The API rejected ANTHROPIC_API_KEY (401): check the key, or CLIO_CLAUDE_BASE_URL.") from None
+        if isinstance(exc, anthropic.PermissionDeniedError):
+            raise ClaudeError("The API key may not use this model or endpoint (403): check your plan.") from None
+        if isinstance(exc, anthropic.NotFoundError):
+            raise ClaudeError(
+                f"Model {model!r} was not found (404). Set CLIO_CLAUDE_MODEL_FACETS / CLIO_CLAUDE_MODEL_REASONING "
+                "to a model id your account can use."
+            ) from None
+
+    async def _call_one(self, client: anthropic.AsyncAnthropic, semaphore: asyncio.Semaphore, request: _Request) -> BaseModel | TaskFailure:
+        extra: list[dict] = []
+        last_error = ""
+        for attempt in range(2):
+            async with semaphore:
+                # Checked once a slot is free, counting what in-flight calls may still cost.
+                estimate = self._estimated_cost(request)
+                try:
+                    self._check_budget(estimate + self._reserved_usd)
+                except BudgetExceeded:
+                    # Calls already in flight finish (and are cached); no new call starts.
+                    return TaskFailure(request.item_id, "budget", "not sent: budget reached")
+                self._reserved_usd += estimate
+                started = time.perf_counter()
+                try:
+                    params = self._params(request, extra)
+                    # This SDK's create() has no temperature argument; the API still takes it in the body.
+                    temperature = params.pop("temperature")
+                    message = await client.messages.create(**params, extra_body={"temperature": temperature})
+                except (anthropic.AuthenticationError, anthropic.PermissionDeniedError, anthropic.NotFoundError) as exc:
+                    self._raise_for_config(exc, request.key.model)
+                    raise
+                except (anthropic.APIStatusError, anthropic.APIConnectionError) as exc:
+                    # The SDK already retried with backoff; this item fails, the run goes on.
+                    status = getattr(exc, "status_code", None)
+                    self._account(request.task, request.key.model, None, False, None, "api_error")
+                    return TaskFailure(request.item_id, "api_error", f"{type(exc).__name__} (status {status}) after retries")
+                finally:
+                    self._reserved_usd -= estimate
+                latency_ms = (time.perf_counter() - started) * 1000
+            output, error, block = self._parse(request.task, message)
+            self._account(request.task, request.key.model, message.usage, False, latency_ms,
+                          "ok" if output is not None else "invalid")
+            if output is not None:
+                self._remember(request, output)
+                return output
+            last_error = error or "invalid answer"
+            if block is None:
+                extra = [{"role": "assistant", "content": [{"type": "text", "text": "(no tool call)"}]},
+                         {"role": "user", "content": [{"type": "text", "text":
+                          f"You must answer with the {tool_name(request.task)} tool."}]}]
+            else:
+                extra = [
+                    {"role": "assistant", "content": [{"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}]},
+                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": block.id, "is_error": True,
+                                                   "content": f"Invalid input: {last_error}. Call the tool again with valid input."}]},
+                ]
+        return TaskFailure(request.item_id, "invalid_output", last_error)
+
+    async def _run_interactive(self, requests: Sequence[_Request]) -> dict[str, BaseModel | TaskFailure]:
+        semaphore = asyncio.Semaphore(self.settings.max_concurrency)
+        async with anthropic.AsyncAnthropic(**self._client_kwargs()) as client:
+            tasks = [asyncio.ensure_future(self._call_one(client, semaphore, r)) for r in requests]
+            try:
+                results = await asyncio.gather(*tasks)
+            except BaseException:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+        if self._budget_message is not None:
+            raise BudgetExceeded(self._budget_message)
+        return {r.item_id: result for r, result in zip(requests, results)}
+
+    def run(self, requests: Sequence[_Request], use_batches: bool = False, scope: str = "") -> dict[str, BaseModel | TaskFailure]:
+        """Answer every request: cache first, then the Batches API or interactive calls; failures come back
+        as TaskFailure values and everything valid is cached before this returns (or raises)."""
+        outputs: dict[str, BaseModel | TaskFailure] = {}
+        cached = self._lookup_cache(requests)
+        for r in requests:
+            if r.item_id in cached:
+                outputs[r.item_id] = TASK_OUTPUTS[r.task].model_validate(cached[r.item_id])
+        self.ledger.cache_hits += len(cached)
+        todo = [r for r in requests if r.item_id not in outputs]
+        try:
+            if todo and use_batches:
+                batch_outputs = self._run_batches(todo, scope)
+                outputs.update({k: v for k, v in batch_outputs.items() if not isinstance(v, TaskFailure)})
+                todo = [r for r in todo if r.item_id not in outputs]
+            if todo:
+                outputs.update(asyncio.run(self._run_interactive(todo)))
+        finally:
+            self.flush()
+        self.ledger.failures += sum(1 for v in outputs.values() if isinstance(v, TaskFailure))
+        return outputs
+
+    # ---- Message Batches -----------------------------------------------------------------------
+    def _run_batches(self, requests: Sequence[_Request], scope: str) -> dict[str, BaseModel | TaskFailure]:
+        by_custom_id = {r.key.input_hash[:64]: r for r in requests}
+        client = anthropic.Anthropic(**self._client_kwargs())
+        outputs: dict[str, BaseModel | TaskFailure] = {}
+        task = requests[0].task
+        resumed = self.store.open_batch(task, scope) if self.store else None
+        pending: list[tuple[str, list[str]]] = []
+        if resumed and set(resumed[1]) <= set(by_custom_id):
+            pending.append(resumed)
+        else:
+            if resumed and self.store:
+                self.store.close_batch(resumed[0], "abandoned")
+            ids = list(by_custom_id)
+            self._check_budget(sum(self._estimated_cost(by_custom_id[i], batch=True) for i in ids))
+            for start in range(0, len(ids), self.settings.batch_max_requests):
+                chunk = ids[start : start + self.settings.batch_max_requests]
+                try:
+                    batch = client.messages.batches.create(
+                        requests=[{"custom_id": cid, "params": self._params(by_custom_id[cid])} for cid in chunk]
+                    )
+                except (anthropic.AuthenticationError, anthropic.PermissionDeniedError, anthropic.NotFoundError) as exc:
+                    self._raise_for_config(exc, requests[0].key.model)
+                    raise
+                if self.store:
+                    self.store.save_batch(batch.id, task, scope, chunk)
+                pending.append((batch.id, chunk))
+        for batch_id, _ in pending:
+            while client.messages.batches.retrieve(batch_id).processing_status != "ended":
+                time.sleep(self.settings.batch_poll_interval_s)
+            for entry in client.messages.batches.results(batch_id):
+                request = by_custom_id.get(entry.custom_id)
+                if request is None:
+                    continue
+                self.ledger.batch_requests += 1
+                if entry.result.type != "succeeded":
+                    outputs[request.item_id] = TaskFailure(request.item_id, "batch_" + entry.result.type, "batch request did not succeed")
+                    continue
+                message = entry.result.message
+                output, error, _ = self._parse(task, message)
+                self._account(task, request.key.model, message.usage, True, None, "ok" if output else "invalid")
+                if output is None:
+                    outputs[request.item_id] = TaskFailure(request.item_id, "invalid_output", error or "")
+                else:
+                    outputs[request.item_id] = output
+                    self._remember(request, output)
+            self.flush()
+            if self.store:
+                self.store.close_batch(batch_id)
+        return outputs
+
+    # ---- Clio tasks ----------------------------------------------------------------------------
+    def extract_facets(self, conversations: Sequence[Conversation]) -> list[FacetResult | TaskFailure]:
+        requests, truncated = [], {}
+        for conversation in conversations:
+            transcript = format_transcript(conversation, self.settings.conversation_token_budget)
+            truncated[conversation.conversation_id] = transcript.truncated
+            note = (
+                f"(The conversation was shortened to fit: the first request and the last turns are shown; "
+                f"{transcript.omitted_turns} turn(s) in between were left out.)"
+                if transcript.truncated else ""
+            )
+            requests.append(self._request("extract_facets", conversation.conversation_id,
+                                          conversation=_data(transcript.text), truncation_note=note))
+        outputs = self.run(requests, use_batches=self.settings.use_batches, scope=self._scope("extract_facets"))
+        results: list[FacetResult | TaskFailure] = []
+        for conversation in conversations:
+            output = outputs[conversation.conversation_id]
+            if isinstance(output, TaskFailure):
+                results.append(output)
+                continue
+            detected = detect_language(" ".join(conversation.user_texts())[:2000])
+            results.append(
+                FacetResult(
+                    request=output.request,
+                    task=output.task,
+                    language=", ".join(output.languages),
+                    language_code=detected.code,
+                    language_confidence=detected.confidence,
+                    concerning=output.concerning,
+                    redactions=0,
+                    summary_truncated=False,
+                    input_truncated=truncated[conversation.conversation_id],
+                    method=FACETS_METHOD,
+                )
+            )
+        return results
+
+    def _scope(self, task: str) -> str:
+        store = self.store
+        return f"{task}:{store.partition_date}" if store and store.partition_date else task
+
+    def screen(self, conversations: Sequence[Conversation], question: str) -> list[bool | TaskFailure]:
+        requests = [
+            self._request("screen", c.conversation_id,
+                          conversation=_data(format_transcript(c, self.settings.conversation_token_budget).text),
+                          question=_data(question))
+            for c in conversations
+        ]
+        outputs = self.run(requests)
+        return [
+            outputs[c.conversation_id] if isinstance(outputs[c.conversation_id], TaskFailure)
+            else outputs[c.conversation_id].answer == "yes"
+            for c in conversations
+        ]
+
+    def name_cluster_samples(self, samples: dict[int, tuple[list[str], list[str]]]) -> dict[int, BaseModel | TaskFailure]:
+        """cluster id → (in-cluster summaries, contrast summaries) → ClusterNameOutput."""
+        requests = [
+            self._request(
+                "name_cluster", str(cid),
+                in_cluster=_items("summary", inside),
+                contrast=_items("summary", outside),
+            )
+            for cid, (inside, outside) in sorted(samples.items())
+        ]
+        outputs = self.run(requests)
+        return {int(k): v for k, v in outputs.items()}
+
+    def name_clusters(self, naming: NamingInput) -> list[ClusterName]:
+        samples = naming.samples or {}
+        outputs = self.name_cluster_samples(samples)
+        names = []
+        for cid in sorted(outputs):
+            output = outputs[cid]
+            if isinstance(output, TaskFailure):
+                continue
+            names.append(ClusterName(cluster_id=cid, name=output.name, description=output.summary, terms=()))
+        return names
+
+    def propose_parents(self, neighbourhoods: list[tuple[list[str], list[str], int]]) -> list[list[str] | TaskFailure]:
+        """Per neighbourhood: (its clusters as 'name: description', nearby outside clusters, desired count)."""
+        requests = [
+            self._request(
+                "propose_parents", str(i),
+                cluster_list=_items("cluster", inside),
+                nearby_clusters=_items("cluster", nearby),
+                desired_names=str(desired),
+            )
+            for i, (inside, nearby, desired) in enumerate(neighbourhoods)
+        ]
+        outputs = self.run(requests)
+        return [outputs[str(i)] if isinstance(outputs[str(i)], TaskFailure) else outputs[str(i)].names
+                for i in range(len(neighbourhoods))]
+
+    def dedupe_names(self, names: list[str], desired: int) -> list[str] | TaskFailure:
+        request = self._request("dedupe_names", "dedupe",
+                                names=_items("name", names), desired_names=str(desired))
+        output = self.run([request])["dedupe"]
+        return output if isinstance(output, TaskFailure) else output.names
+
+    def assign_parent(self, clusters: list[str], parents: list[str]) -> list[str | TaskFailure]:
+        """Each child ('name: description') to exactly one parent; the parent list is shuffled per child."""
+        requests = []
+        for i, cluster in enumerate(clusters):
+            shuffled = list(parents)
+            random.Random(self.settings.seed * 1_000_003 + i).shuffle(shuffled)
+            requests.append(self._request("assign_parent", str(i), cluster=_data(cluster),
+                                          parent_names=_items("name", shuffled)))
+        outputs = self.run(requests)
+        return [outputs[str(i)] if isinstance(outputs[str(i)], TaskFailure) else outputs[str(i)].parent
+                for i in range(len(clusters))]
+
+    def rename_parent(self, children: list[list[str]]) -> list[BaseModel | TaskFailure]:
+        requests = [
+            self._request("rename_parent", str(i), children=_items("cluster", kids))
+            for i, kids in enumerate(children)
+        ]
+        outputs = self.run(requests)
+        return [outputs[str(i)] for i in range(len(children))]
+
+    def audit_privacy(self, clusters: list[str]) -> list[BaseModel | TaskFailure]:
+        """Each 'name: description' → AuditOutput(justification, rating 1–5)."""
+        requests = [self._request("audit_privacy", str(i), cluster=_data(c)) for i, c in enumerate(clusters)]
+        outputs = self.run(requests)
+        return [outputs[str(i)] for i in range(len(clusters))]
+
+
+def facets_request_preview(conversation: Conversation, settings: ClaudeSettings) -> dict[str, Any]:
+    """The exact request body for one conversation's facets (for `clio estimate` and tests)."""
+    backend = ClaudeBackend(settings)
+    transcript = format_transcript(conversation, settings.conversation_token_budget)
+    request = backend._request("extract_facets", conversation.conversation_id,
+                               conversation=_data(transcript.text), truncation_note="")
+    return backend._params(request)
+
+
+__all__ = ["BudgetExceeded", "ClaudeBackend", "ClaudeError", "ClaudeSettings"]
