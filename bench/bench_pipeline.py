@@ -137,12 +137,13 @@ Command: `{command}`
 {SECTION_END}"""
 
 
-def update_benchmarks_md(section: str) -> None:
+def update_section(section: str, start: str = SECTION_START, end: str = SECTION_END) -> None:
+    """Replace (or append) one benchmark's section of BENCHMARKS.md."""
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if SECTION_START in text:
-        head, rest = text.split(SECTION_START, 1)
-        text = head + section + rest.split(SECTION_END, 1)[1]
+    if start in text:
+        head, rest = text.split(start, 1)
+        text = head + section + rest.split(end, 1)[1]
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
     path.write_text(text, encoding="utf-8")
@@ -157,7 +158,7 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    update_benchmarks_md(markdown(result, ".venv/bin/python bench/bench_pipeline.py"))
+    update_section(markdown(result, ".venv/bin/python bench/bench_pipeline.py"))
     print(json.dumps(result, indent=2))
 
 

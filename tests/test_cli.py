@@ -77,3 +77,14 @@ def test_run_reports_a_missing_secret_clearly(tmp_path, monkeypatch, capsys):
 def test_bad_date_range_is_a_usage_error(capsys):
     assert main(["run", "--start", "2024-05-02", "--end", "2024-05-01"]) == 2
     assert "is before --start" in capsys.readouterr().err
+
+
+def test_estimate_on_the_bundled_sample_prints_tokens_and_dollars_per_stage(capsys):
+    assert main(["estimate", "--sample"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert "facets" in lines and "total" in lines and "privacy" in lines
+    facets = lines["facets"].split()
+    assert facets[1] == "claude-haiku-5-5" and int(facets[2]) >= 2800  # one facets call per conversation
+    assert float(lines["total"].split()[-2]) > float(lines["total"].split()[-1]) > 0  # batch is cheaper
+    assert "per 1,000 conversations" in out
