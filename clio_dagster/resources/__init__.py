@@ -126,6 +126,13 @@ class EmbedderResource(dg.ConfigurableResource):
         return self._embedder
 
 
+def _from_settings(resource: type[dg.ConfigurableResource], settings: ClioSettings, **overrides):
+    """A resource whose fields are copied from the settings of the same name (the settings are the one
+    source of configuration; resources only carry it into Dagster)."""
+    values = {name: getattr(settings, name) for name in resource.model_fields if hasattr(settings, name)}
+    return resource(**{**values, **overrides})
+
+
 def build_resources(settings: ClioSettings | None = None) -> dict[str, dg.ConfigurableResource]:
     settings = settings or load_settings()
     return {
@@ -134,39 +141,12 @@ def build_resources(settings: ClioSettings | None = None) -> dict[str, dg.Config
             public_db=str(settings.public_db),
             lock_timeout_s=settings.lock_timeout_s,
         ),
-        "pipeline": PipelineConfig(
-            landing_dir=str(settings.landing_dir),
-            min_unique_users=settings.min_unique_users,
-            min_conversations=settings.min_conversations,
-            target_cluster_size=settings.target_cluster_size,
-            k_min=settings.k_min,
-            k_max=settings.k_max,
-            minibatch_threshold=settings.minibatch_threshold,
-            seed=settings.seed,
-            max_message_chars=settings.max_message_chars,
-            max_conversation_chars=settings.max_conversation_chars,
-            landing_lookaround_days=settings.landing_lookaround_days,
-            naming_sample_size=settings.naming_sample_size,
-            demo_mode=settings.demo_mode,
-        ),
-        "llm": LLMResource(
+        "pipeline": _from_settings(PipelineConfig, settings, landing_dir=str(settings.landing_dir)),
+        "llm": _from_settings(
+            LLMResource,
+            settings,
             backend=settings.backend,
-            summary_max_chars=settings.summary_max_chars,
-            claude_base_url=settings.claude_base_url,
-            claude_model_facets=settings.claude_model_facets,
-            claude_model_reasoning=settings.claude_model_reasoning,
-            claude_temperatures=settings.claude_temperatures,
-            claude_max_concurrency=settings.claude_max_concurrency,
-            claude_max_retries=settings.claude_max_retries,
-            claude_timeout_s=settings.claude_timeout_s,
-            claude_use_batches=settings.claude_use_batches,
-            claude_batch_poll_interval_s=settings.claude_batch_poll_interval_s,
-            claude_conversation_token_budget=settings.claude_conversation_token_budget,
             claude_prices_json=json.dumps(settings.claude_prices) if settings.claude_prices else "",
-            llm_budget_usd=settings.llm_budget_usd,
-            screen_regex=settings.screen_regex,
-            screen_question=settings.screen_question,
-            seed=settings.seed,
         ),
         "embedder": EmbedderResource(
             model=settings.embedding_model,
