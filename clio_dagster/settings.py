@@ -60,6 +60,12 @@ class ClioSettings(BaseSettings):
     minibatch_threshold: int = Field(default=200_000, ge=1)
     seed: int = 0
 
+    # Hierarchy (Clio §G.7): levels including the base, and the size aimed at for the top level.
+    hierarchy_levels: int = Field(default=3, ge=1, le=6)
+    hierarchy_top: int = Field(default=10, ge=2)
+    # Privacy auditor: names rated below this (1 identifies a person … 5 not identifiable) are not published.
+    min_audit_rating: int = Field(default=3, ge=1, le=5)
+
     embedding_model: str = BUNDLED_EMBEDDING_MODEL
     embedding_batch_size: int = Field(default=64, ge=1)
     embedding_device: str = "cpu"

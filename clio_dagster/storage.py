@@ -31,6 +31,9 @@ PRIVATE_TABLES = frozenset(
         "base_cluster_members",
         "base_clusters",
         "cluster_names",
+        "hierarchy_nodes",
+        "cluster_audit",
+        "map_points",
     }
 )
 PUBLIC_TABLES = frozenset({"published_clusters", "cluster_facets", "partition_summaries"})

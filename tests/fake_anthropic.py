@@ -292,6 +292,11 @@ def _answer_audit_privacy(text: str, known_names: frozenset[str]) -> dict:
     for bigram in _CAP_BIGRAM_RE.findall(cluster):
         if bigram.lower() in lowered:
             return {"justification": f"The cluster names a specific person ({bigram}).", "rating": 2}
+    # Like a real auditor, recognise a known person from one part of the name, in any case.
+    words = set(re.findall(r"[^\W\d_]+", cluster.lower()))
+    for name in lowered:
+        if any(len(part) >= 4 and part in words for part in name.split()):
+            return {"justification": "The cluster mentions part of a specific person's name.", "rating": 2}
     return {"justification": "The cluster is general and identifies no individual.", "rating": 5}
 
 

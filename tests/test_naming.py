@@ -55,3 +55,18 @@ def test_plurals_fold_only_when_the_singular_occurs():
 
     folding = plural_folding({"insults", "insult", "stories", "story", "pandas", "class", "classes"})
     assert folding == {"insults": "insult", "stories": "story"}
+
+
+def test_proper_nouns_never_become_terms_even_when_many_users_share_them():
+    from clio_dagster.core.naming import proper_nouns
+
+    texts = [f"Please write a reference letter for Natasja Kowalczyk, attempt {i}" for i in range(8)]
+    texts += ["I love python and pandas", "How do I install Python on Windows"]
+    assert {"natasja", "kowalczyk"} <= proper_nouns(texts)
+    assert "python" not in proper_nouns(texts)  # also written in lower case
+    other = [f"Translate this menu into french, part {i}" for i in range(8)]
+    other += [f"Plan a vegetarian dinner party menu for guests, option {i}" for i in range(8)]
+    labels = [0] * 10 + [1] * 8 + [2] * 8
+    names = name_clusters(labels, texts + other, [f"u{i}" for i in range(26)], min_unique_users=3)
+    assert "natasja" not in names[0].name.lower() and "kowalczyk" not in names[0].description.lower()
+    assert "reference letter" in names[0].terms or "reference" in names[0].name

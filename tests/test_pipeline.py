@@ -26,13 +26,13 @@ PLANTED_CONVERSATION = "planted-conversation-51be02"
 PUBLIC_COLUMNS = {
     "published_clusters": {
         "partition_date", "cluster_id", "level", "parent_id", "name", "description", "conversations",
-        "unique_users", "share", "mean_turns", "concerning_mean", "naming_method", "heuristic",
+        "unique_users", "share", "mean_turns", "concerning_mean", "naming_method", "heuristic", "x", "y", "spread",
     },
     "cluster_facets": {"partition_date", "cluster_id", "facet", "value", "conversations"},
     "partition_summaries": {
         "partition_date", "conversations", "clusters_total", "clusters_published", "suppressed_min_users",
-        "suppressed_min_conversations", "conversations_in_published", "min_unique_users", "min_conversations",
-        "llm_backend", "embedding_model",
+        "suppressed_min_conversations", "suppressed_audit", "published_generic_name", "conversations_in_published",
+        "min_unique_users", "min_conversations", "llm_backend", "embedding_model",
     },
 }
 
@@ -110,7 +110,8 @@ def test_every_step_and_check_succeeds(run):
         materialized = {m.asset_key.path[-1] for m in result.get_asset_materialization_events()}
         assert materialized == {a.key.path[-1] for a in DAILY_ASSETS}, key
         checks = result.get_asset_check_evaluations()
-        assert {c.check_name for c in checks} == {"row_conservation", "thresholds_hold", "no_private_identifiers"}
+        assert {c.check_name for c in checks} == {"row_conservation", "thresholds_hold", "no_private_identifiers",
+                                                  "audited_names_only", "public_tree_is_consistent"}
         assert all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks if not c.passed]
 
 
@@ -132,16 +133,22 @@ def test_thresholds_hold_for_every_published_cluster(run):
     assert rows and all(c >= s.min_conversations and u >= s.min_unique_users for c, u in rows)
     for total, published, _, _ in summaries:
         assert 0 < published <= total
-    # Independent recount from the private DB: a published cluster's counts are its members' real counts.
+    # Independent recount from the private DB: a published base cluster's counts are its members' real
+    # counts, and a published parent's are those of the union of its published descendants.
     with run.warehouse().connect("private") as con:
-        recount = dict(((d, f"b{c:05d}"), (n, u)) for d, c, n, u in _rows(
-            con,
-            "SELECT m.partition_date, m.cluster_id, count(*), count(DISTINCT f.user_hash) FROM base_cluster_members m "
-            "JOIN facets f USING (partition_date, conversation_id) GROUP BY 1, 2 ORDER BY 1, 2",
-        ))
+        members = _rows(con, "SELECT m.partition_date, m.cluster_id, f.user_hash FROM base_cluster_members m "
+                             "JOIN facets f USING (partition_date, conversation_id) ORDER BY ALL")
     with run.warehouse().connect("public") as con:
-        for d, cid, n, u in _rows(con, "SELECT partition_date, cluster_id, conversations, unique_users FROM published_clusters ORDER BY 1, 2"):
-            assert recount[(d, cid)] == (n, u)
+        public = _rows(con, "SELECT partition_date, cluster_id, level, parent_id, conversations, unique_users "
+                            "FROM published_clusters ORDER BY 1, 3, 2")
+    users = {}
+    for d, c, u in members:
+        users.setdefault((d, f"b{c:05d}"), []).append(u)
+    for d, cid, level, parent, n, u in public:
+        if level > 0:
+            kids = [k for (dd, k, lvl, p, _, _) in public if dd == d and p == cid]
+            users[(d, cid)] = [x for k in kids for x in users[(d, k)]]
+        assert (len(users[(d, cid)]), len(set(users[(d, cid)]))) == (n, u), cid
 
 
 def test_public_db_columns_are_an_allow_list(run):

@@ -21,7 +21,7 @@ SECRET = "claude-pipeline-secret"
 def _settings(home, fake, **extra) -> ClioSettings:
     return ClioSettings(
         home=home, llm_backend="claude", claude_base_url=fake.base_url, claude_max_retries=4,
-        min_unique_users=3, min_conversations=5, target_cluster_size=20, **extra,
+        min_unique_users=3, min_conversations=5, target_cluster_size=15, **extra,
     )
 
 
@@ -37,7 +37,7 @@ def landing(tmp_path, monkeypatch):
     monkeypatch.setenv("CLIO_HMAC_SECRET", SECRET)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     home = tmp_path / "clio"
-    write_jsonl(home / "landing" / DAY.isoformat() / "day.jsonl", _sample_records(DAY)[:120])
+    write_jsonl(home / "landing" / DAY.isoformat() / "day.jsonl", _sample_records(DAY)[:240])
     return home
 
 
@@ -53,24 +53,32 @@ def test_claude_pipeline_publishes_llm_names_and_a_rerun_makes_no_calls(landing)
         calls = fake.message_calls
         facets = _meta(first, "facets")
         assert facets["llm_backend"] == "claude" and facets["heuristic"] is False
-        assert facets["llm_calls"] == facets["dagster/row_count"] == 120
+        assert facets["llm_calls"] == facets["dagster/row_count"] == 240
         assert facets["llm_cost_usd"] > 0 and facets["llm_cache_read_tokens"] > 0
         names = _meta(first, "cluster_names")
         assert names["llm_calls"] == names["dagster/row_count"] > 0
-        assert calls == facets["llm_calls"] + names["llm_calls"]
+        llm_assets = ["facets", "cluster_names", "hierarchy", "privacy_audit"]
+        assert _meta(first, "privacy_audit")["llm_calls"] > 0
+        assert calls == sum(_meta(first, a)["llm_calls"] for a in llm_assets)
 
         second = _materialize(settings)
         assert second.success
         assert fake.message_calls == calls  # everything came from the cache
-        assert _meta(second, "facets")["llm_cache_hits"] == 120
+        assert _meta(second, "facets")["llm_cache_hits"] == 240
 
     import duckdb
 
     con = duckdb.connect(str(settings.public_db), read_only=True)
-    rows = con.execute("SELECT name, heuristic, naming_method FROM published_clusters ORDER BY cluster_id").fetchall()
+    rows = con.execute("SELECT level, name, heuristic, naming_method FROM published_clusters ORDER BY cluster_id").fetchall()
     con.close()
-    assert rows and all(name.startswith("Help with") and not heuristic for name, heuristic, _ in rows)
-    assert {method for *_, method in rows} == {"llm: Clio contrastive cluster naming"}
+    base = [r for r in rows if r[0] == 0]
+    # LLM names, or (where the auditor rejected one twice) the generic name under an audited parent.
+    assert base and all(name.startswith(("Help with", "Other requests within: ")) and not heuristic
+                        for _, name, heuristic, _ in base)
+    assert any(name.startswith("Help with") for _, name, _, _ in base)
+    assert {method for *_, method in base} == {"llm: Clio contrastive cluster naming"}
+    parents = [r for r in rows if r[0] > 0]
+    assert parents and {m for *_, m in parents} == {"llm: Clio hierarchizer (propose, dedupe, assign, rename)"}
 
 
 def test_faults_across_the_pipeline_give_the_same_public_db(landing, tmp_path):
@@ -114,4 +122,4 @@ def test_budget_cap_stops_the_run_before_it_overspends(landing):
         assert not result.success
         failure = next(e for e in result.all_events if e.is_step_failure)
         assert "LLM budget reached" in failure.step_failure_data.error.cause.message
-        assert 0 < fake.message_calls < 120
+        assert 0 < fake.message_calls < 240

@@ -1,19 +1,37 @@
-"""The daily asset graph: raw_conversations → facets → summary_embeddings → base_clusters →
-cluster_names → published_clusters."""
+"""The daily asset graph:
+
+raw_conversations → facets → summary_embeddings → base_clusters → cluster_names → hierarchy → privacy_audit
+→ published_clusters, with summary_embeddings → map_projection → published_clusters.
+"""
 
 from clio_dagster.assets.clusters import base_clusters, cluster_names
 from clio_dagster.assets.embeddings import summary_embeddings
 from clio_dagster.assets.facets import facets
+from clio_dagster.assets.hierarchy import hierarchy, privacy_audit
 from clio_dagster.assets.ingest import raw_conversations
+from clio_dagster.assets.projection import map_projection
 from clio_dagster.assets.publish import published_clusters
 
-DAILY_ASSETS = [raw_conversations, facets, summary_embeddings, base_clusters, cluster_names, published_clusters]
+DAILY_ASSETS = [
+    raw_conversations,
+    facets,
+    summary_embeddings,
+    base_clusters,
+    cluster_names,
+    hierarchy,
+    privacy_audit,
+    map_projection,
+    published_clusters,
+]
 
 __all__ = [
     "DAILY_ASSETS",
     "base_clusters",
     "cluster_names",
     "facets",
+    "hierarchy",
+    "map_projection",
+    "privacy_audit",
     "published_clusters",
     "raw_conversations",
     "summary_embeddings",

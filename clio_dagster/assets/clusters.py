@@ -109,18 +109,28 @@ def cluster_names(
                 con, "SELECT centroid FROM base_clusters WHERE partition_date = ? ORDER BY cluster_id", [day]
             )
     samples = None
+    sample_ids: dict[int, list[str]] = {}
     if backend.contrastive and len(rows):
         embedding = vectors.column("embedding").combine_chunks()
         dim = embedding.type.list_size
         centroid_column = centroids.column("centroid").combine_chunks()
-        samples = contrastive_samples(
+        summaries = vectors.column("request").to_pylist()
+        conversation_ids = vectors.column("conversation_id").to_pylist()
+        picks = contrastive_samples(
             labels=np.asarray(vectors.column("cluster_id").to_pylist()),
             embeddings=arrow_to_vectors(embedding, dim),
             centroids=centroid_column.flatten().to_numpy().reshape(len(centroid_column), dim),
-            summaries=vectors.column("request").to_pylist(),
             n=pipeline.naming_sample_size,
             seed=pipeline.seed,
         )
+        samples = {c: ([summaries[i] for i in inside], [summaries[i] for i in outside])
+                   for c, (inside, outside) in picks.items()}
+        sample_ids = {c: [conversation_ids[i] for i in inside] for c, (inside, _) in picks.items()}
+    else:
+        # The offline namer reads every member; the audit table shows the members nearest the centroid.
+        with warehouse.get().connect("private") as con:
+            for cid, ids in con.execute(load_sql("select_representatives.sql"), {"day": day, "n": pipeline.naming_sample_size}).fetchall():
+                sample_ids[cid] = list(ids)
     names = backend.name_clusters(
         NamingInput(
             labels=rows.column("cluster_id").to_pylist(),
@@ -138,6 +148,7 @@ def cluster_names(
             "name": [n.name for n in names],
             "description": [n.description for n in names],
             "terms": pa.array([list(n.terms) for n in names], pa.list_(pa.string())),
+            "sample_ids": pa.array([sample_ids.get(n.cluster_id, []) for n in names], pa.list_(pa.string())),
             "method": [backend.naming_method for _ in names],
             "backend": [backend.name] * len(names),
         }

@@ -1,32 +1,43 @@
-"""published_clusters: the only asset that writes the public DB, after the privacy thresholds."""
-
+"""published_clusters: the only asset that writes the public DB (the publish step of write-audit-publish)."""
 
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 
 import dagster as dg
+import numpy as np
 import pyarrow as pa
 
-from clio_dagster.core.privacy import FacetCount, Thresholds, pool_small_values
+from clio_dagster.core.privacy import FacetCount, pool_small_values
 from clio_dagster.partitions import daily_partitions
 from clio_dagster.resources import EmbedderResource, LLMResource, PipelineConfig, WarehouseResource, partition_date
-from clio_dagster.storage import query_arrow, load_sql, replace_partition, transaction
+from clio_dagster.storage import load_sql, query_arrow, replace_partition, transaction
 
 THRESHOLDS_HOLD = "thresholds_hold"
 NO_PRIVATE_IDENTIFIERS = "no_private_identifiers"
+AUDITED_NAMES_ONLY = "audited_names_only"
+PUBLIC_TREE = "public_tree_is_consistent"
+
+_CLUSTER_SCHEMA = pa.schema(
+    [
+        ("partition_date", pa.date32()), ("cluster_id", pa.string()), ("level", pa.int32()),
+        ("parent_id", pa.string()), ("name", pa.string()), ("description", pa.string()),
+        ("conversations", pa.int32()), ("unique_users", pa.int32()), ("share", pa.float64()),
+        ("mean_turns", pa.float64()), ("concerning_mean", pa.float64()), ("naming_method", pa.string()),
+        ("heuristic", pa.bool_()), ("x", pa.float64()), ("y", pa.float64()), ("spread", pa.float64()),
+    ]
+)
 
 
-def public_cluster_id(cluster_id: int) -> str:
-    return f"b{cluster_id:05d}"
+def _turns_bucket(turns: int) -> str:
+    return "1-2" if turns <= 2 else "3-4" if turns <= 4 else "5-8" if turns <= 8 else "9+"
 
 
 def _preview(rows: list[dict]) -> str:
-    lines = ["| cluster | name | conversations | users | share |", "|---|---|---:|---:|---:|"]
-    for row in sorted(rows, key=lambda r: (-r["conversations"], r["cluster_id"]))[:15]:
+    lines = ["| level | cluster | name | conversations | users | share |", "|---:|---|---|---:|---:|---:|"]
+    for row in sorted(rows, key=lambda r: (-r["level"], -r["conversations"], r["cluster_id"]))[:25]:
         name = row["name"].replace("|", "/")
-        lines.append(
-            f"| {row['cluster_id']} | {name} | {row['conversations']} | {row['unique_users']} | {row['share']:.1%} |"
-        )
+        lines.append(f"| {row['level']} | {row['cluster_id']} | {name} | {row['conversations']} | "
+                     f"{row['unique_users']} | {row['share']:.1%} |")
     return "\n".join(lines)
 
 
@@ -35,20 +46,17 @@ def _preview(rows: list[dict]) -> str:
     group_name="publish",
     kinds={"duckdb"},
     owners=["team:clio"],
-    deps=["cluster_names"],
+    deps=["privacy_audit", "map_projection"],
     check_specs=[
-        dg.AssetCheckSpec(
-            THRESHOLDS_HOLD,
-            asset="published_clusters",
-            blocking=True,
-            description="Every published cluster has >= min_unique_users distinct users and >= min_conversations conversations.",
-        ),
-        dg.AssetCheckSpec(
-            NO_PRIVATE_IDENTIFIERS,
-            asset="published_clusters",
-            blocking=True,
-            description="No conversation id or user hash of the day appears anywhere in the public DB's text.",
-        ),
+        dg.AssetCheckSpec(THRESHOLDS_HOLD, asset="published_clusters", blocking=True,
+                          description="Every published cluster, at every level, has >= min_unique_users distinct "
+                                      "users and >= min_conversations conversations."),
+        dg.AssetCheckSpec(NO_PRIVATE_IDENTIFIERS, asset="published_clusters", blocking=True,
+                          description="No conversation id or user hash of the day appears anywhere in the public DB."),
+        dg.AssetCheckSpec(AUDITED_NAMES_ONLY, asset="published_clusters", blocking=True,
+                          description="Every published name and description is one the privacy auditor passed."),
+        dg.AssetCheckSpec(PUBLIC_TREE, asset="published_clusters", blocking=True,
+                          description="Every published parent id is a published cluster one level or more up."),
     ],
 )
 def published_clusters(
@@ -58,135 +66,130 @@ def published_clusters(
     embedder: EmbedderResource,
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
-    """Clusters that meet min_unique_users AND min_conversations, with facet breakdowns whose rare values are
-    pooled, written to the public DB in one transaction per partition."""
+    """The audited clusters of every level that meet the thresholds, with counts, share, facet breakdowns
+    (rare values pooled), concern and per-cluster map positions, written in one transaction per partition."""
     started = time.perf_counter()
     day = partition_date(context)
-    thresholds = Thresholds(pipeline.min_unique_users, pipeline.min_conversations)
     with warehouse.get().connect("private") as con:
-        candidates = query_arrow(con, load_sql("select_publish_candidates.sql"), [day]).to_pylist()
-        facet_rows = con.execute(load_sql("select_cluster_facet_counts.sql"), {"day": day}).fetchall()
+        audit = query_arrow(con, "SELECT * FROM cluster_audit WHERE partition_date = ? ORDER BY level, node_id",
+                            [day]).to_pylist()
+        tree = dict(con.execute("SELECT node_id, parent_id FROM hierarchy_nodes WHERE partition_date = ? "
+                                "ORDER BY node_id", [day]).fetchall())
+        methods = dict(con.execute("SELECT DISTINCT level, method FROM hierarchy_nodes WHERE partition_date = ? "
+                                   "ORDER BY level", [day]).fetchall())
+        conversations = con.execute(load_sql("select_published_members.sql"), [day]).fetchall()
         total = con.execute("SELECT count(*) FROM facets WHERE partition_date = ?", [day]).fetchone()[0]
-        private_ids = [
-            r[0]
-            for r in con.execute(
-                "SELECT conversation_id FROM raw_conversations WHERE partition_date = ? "
-                "UNION SELECT user_hash FROM raw_conversations WHERE partition_date = ?",
-                [day, day],
-            ).fetchall()
-        ]
+        private_ids = [r[0] for r in con.execute(
+            "SELECT conversation_id FROM raw_conversations WHERE partition_date = ? "
+            "UNION SELECT user_hash FROM raw_conversations WHERE partition_date = ? ORDER BY 1", [day, day]
+        ).fetchall()]
 
-    suppressed: Counter[str] = Counter()
-    published: list[dict] = []
-    for c in candidates:
-        failed = thresholds.violations(c["conversations"], c["unique_users"])
-        suppressed.update(str(f) for f in failed)
-        if failed:
-            continue
-        published.append(
-            {
-                "partition_date": day,
-                "cluster_id": public_cluster_id(c["cluster_id"]),
-                "level": 0,
-                "parent_id": None,
-                "name": c["name"],
-                "description": c["description"],
-                "conversations": c["conversations"],
-                "unique_users": c["unique_users"],
-                "share": c["conversations"] / total if total else 0.0,
-                "mean_turns": c["mean_turns"],
-                "concerning_mean": c["concerning_mean"],
-                "naming_method": c["method"],
-                "heuristic": c["backend"] == "offline",
-            }
-        )
-    published_ids = {row["cluster_id"] for row in published}
-    facets = pool_small_values(
-        (FacetCount(*row) for row in facet_rows if public_cluster_id(row[0]) in published_ids),
-        pipeline.min_unique_users,
-    )
-    facet_table = pa.table(
-        {
-            "partition_date": pa.array([day] * len(facets), pa.date32()),
-            "cluster_id": [public_cluster_id(f.cluster_id) for f in facets],
-            "facet": [f.facet for f in facets],
-            "value": [f.value for f in facets],
-            "conversations": pa.array([f.conversations for f in facets], pa.int32()),
-        }
-    )
-    cluster_table = pa.Table.from_pylist(
-        published,
-        schema=pa.schema(
-            [
-                ("partition_date", pa.date32()),
-                ("cluster_id", pa.string()),
-                ("level", pa.int32()),
-                ("parent_id", pa.string()),
-                ("name", pa.string()),
-                ("description", pa.string()),
-                ("conversations", pa.int32()),
-                ("unique_users", pa.int32()),
-                ("share", pa.float64()),
-                ("mean_turns", pa.float64()),
-                ("concerning_mean", pa.float64()),
-                ("naming_method", pa.string()),
-                ("heuristic", pa.bool_()),
-            ]
-        ),
-    )
-    summary = pa.table(
-        {
-            "partition_date": pa.array([day], pa.date32()),
-            "conversations": pa.array([total], pa.int32()),
-            "clusters_total": pa.array([len(candidates)], pa.int32()),
-            "clusters_published": pa.array([len(published)], pa.int32()),
-            "suppressed_min_users": pa.array([suppressed["min_unique_users"]], pa.int32()),
-            "suppressed_min_conversations": pa.array([suppressed["min_conversations"]], pa.int32()),
-            "conversations_in_published": pa.array([sum(r["conversations"] for r in published)], pa.int32()),
-            "min_unique_users": pa.array([pipeline.min_unique_users], pa.int32()),
-            "min_conversations": pa.array([pipeline.min_conversations], pa.int32()),
-            "llm_backend": [llm.backend],
-            "embedding_model": [embedder.model],
-        }
-    )
+    published = {r["node_id"]: r for r in audit if r["decision"] in ("publish", "publish_generic_name")}
+    # Members of a published node: its own conversations (base) or those of its published descendants.
+    members: dict[str, list[int]] = defaultdict(list)
+    for index, row in enumerate(conversations):
+        members[f"b{row[0]:05d}"].append(index)
+    for level in sorted({r["level"] for r in published.values()}):
+        for node_id, row in published.items():
+            if row["level"] == level and level > 0:
+                members[node_id] = sorted(i for child, parent in tree.items()
+                                          if parent == node_id and child in published for i in members[child])
+    points = np.array([(r[5], r[6]) for r in conversations], dtype=np.float64) if conversations else np.zeros((0, 2))
+
+    rows, facet_counts = [], []
+    for node_id, row in sorted(published.items(), key=lambda kv: (kv[1]["level"], kv[0])):
+        idx = members[node_id]
+        turns = [conversations[i][3] for i in idx]
+        concern = [conversations[i][4] for i in idx if conversations[i][4] is not None]
+        xy = points[idx]
+        has_xy = len(xy) and not np.isnan(xy).any()
+        centre = xy.mean(axis=0) if has_xy else (None, None)
+        rows.append({
+            "partition_date": day, "cluster_id": node_id, "level": row["level"], "parent_id": row["public_parent_id"],
+            "name": row["final_name"], "description": row["final_description"],
+            "conversations": row["conversations"], "unique_users": row["unique_users"],
+            "share": row["conversations"] / total if total else 0.0,
+            "mean_turns": float(np.mean(turns)) if turns else 0.0,
+            "concerning_mean": float(np.mean(concern)) if concern else None,
+            "naming_method": methods.get(row["level"], ""), "heuristic": llm.backend == "offline",
+            "x": float(centre[0]) if has_xy else None, "y": float(centre[1]) if has_xy else None,
+            "spread": float(np.sqrt(((xy - centre) ** 2).sum(axis=1).mean())) if has_xy else None,
+        })
+        for facet, value_of in (("language", lambda i: conversations[i][2]), ("turns", lambda i: _turns_bucket(conversations[i][3]))):
+            users_by_value: dict[str, set[str]] = defaultdict(set)
+            count_by_value: Counter[str] = Counter()
+            for i in idx:
+                users_by_value[value_of(i)].add(conversations[i][1])
+                count_by_value[value_of(i)] += 1
+            facet_counts.extend(FacetCount(len(rows) - 1, facet, v, n, len(users_by_value[v]))
+                                for v, n in sorted(count_by_value.items()))
+    pooled = pool_small_values(facet_counts, pipeline.min_unique_users)
+    facet_table = pa.table({
+        "partition_date": pa.array([day] * len(pooled), pa.date32()),
+        "cluster_id": [rows[f.cluster_id]["cluster_id"] for f in pooled],
+        "facet": [f.facet for f in pooled], "value": [f.value for f in pooled],
+        "conversations": pa.array([f.conversations for f in pooled], pa.int32()),
+    })
+    base_decisions = Counter(r["decision"] for r in audit if r["level"] == 0)
+    summary = pa.Table.from_pylist([{
+        "partition_date": day, "conversations": total,
+        "clusters_total": sum(base_decisions.values()),
+        "clusters_published": sum(1 for r in rows if r["level"] == 0),
+        "suppressed_min_users": base_decisions["suppress_min_unique_users"],
+        "suppressed_min_conversations": base_decisions["suppress_min_conversations"],
+        "suppressed_audit": base_decisions["suppress_audit"],
+        "published_generic_name": base_decisions["publish_generic_name"],
+        "conversations_in_published": sum(r["conversations"] for r in rows if r["level"] == 0),
+        "min_unique_users": pipeline.min_unique_users, "min_conversations": pipeline.min_conversations,
+        "llm_backend": llm.backend, "embedding_model": embedder.model,
+    }])
     with warehouse.get().connect("public") as con:
         with transaction(con):
-            replace_partition(con, "published_clusters", day, cluster_table)
+            replace_partition(con, "published_clusters", day, pa.Table.from_pylist(rows, schema=_CLUSTER_SCHEMA))
             replace_partition(con, "cluster_facets", day, facet_table)
             replace_partition(con, "partition_summaries", day, summary)
-        violations = con.execute(
-            load_sql("check_published_thresholds.sql"),
-            {"day": day, "min_users": pipeline.min_unique_users, "min_conversations": pipeline.min_conversations},
-        ).fetchall()
-        public_text = "\n".join(
-            " ".join(str(v) for v in row)
-            for table in ("published_clusters", "cluster_facets", "partition_summaries")
-            for row in con.execute(f"SELECT * FROM {table} WHERE partition_date = ?", [day]).fetchall()
-        )
-    leaked = sum(1 for identifier in private_ids if identifier and identifier in public_text)
+        checks = _run_checks(con, day, pipeline, audit, private_ids)
 
+    per_level = Counter(r["level"] for r in rows)
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(published),
-            "clusters_total": len(candidates),
-            "suppressed_min_unique_users": suppressed["min_unique_users"],
-            "suppressed_min_conversations": suppressed["min_conversations"],
-            "conversations_in_published": sum(r["conversations"] for r in published),
+            "dagster/row_count": len(rows),
+            "published_per_level": {str(k): v for k, v in sorted(per_level.items())},
+            "decisions_base_level": dict(sorted(base_decisions.items())),
             "conversations": total,
             "heuristic_names": llm.backend == "offline",
-            "preview": dg.MetadataValue.md(_preview(published)),
+            "preview": dg.MetadataValue.md(_preview(rows)),
             "seconds": round(time.perf_counter() - started, 3),
         },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=THRESHOLDS_HOLD,
-                passed=not violations,
-                metadata={"violating_clusters": [v[0] for v in violations]},
-            ),
-            dg.AssetCheckResult(
-                check_name=NO_PRIVATE_IDENTIFIERS,
-                passed=leaked == 0,
-                metadata={"identifiers_checked": len(private_ids), "identifiers_found": leaked},
-            ),
-        ],
+        check_results=checks,
     )
+
+
+def _run_checks(con, day, pipeline: PipelineConfig, audit: list[dict], private_ids: list[str]) -> list[dg.AssetCheckResult]:
+    """Re-read the public DB after the write and verify every rule independently of how it was written."""
+    violations = con.execute(
+        load_sql("check_published_thresholds.sql"),
+        {"day": day, "min_users": pipeline.min_unique_users, "min_conversations": pipeline.min_conversations},
+    ).fetchall()
+    public = con.execute("SELECT cluster_id, level, parent_id, name, description FROM published_clusters "
+                         "WHERE partition_date = ? ORDER BY cluster_id", [day]).fetchall()
+    passed = {(r["node_id"], r["final_name"], r["final_description"]) for r in audit
+              if r["decision"] in ("publish", "publish_generic_name")}
+    unaudited = [cid for cid, _, _, name, description in public if (cid, name, description) not in passed]
+    levels = {cid: level for cid, level, *_ in public}
+    broken = [cid for cid, level, parent, *_ in public if parent is not None and levels.get(parent, -1) <= level]
+    public_text = "\n".join(
+        " ".join(str(v) for v in row)
+        for table in ("published_clusters", "cluster_facets", "partition_summaries")
+        for row in con.execute(f"SELECT * FROM {table} WHERE partition_date = ? ORDER BY ALL", [day]).fetchall()
+    )
+    leaked = sum(1 for identifier in private_ids if identifier and identifier in public_text)
+    return [
+        dg.AssetCheckResult(check_name=THRESHOLDS_HOLD, passed=not violations,
+                            metadata={"violating_clusters": [v[0] for v in violations]}),
+        dg.AssetCheckResult(check_name=NO_PRIVATE_IDENTIFIERS, passed=leaked == 0,
+                            metadata={"identifiers_checked": len(private_ids), "identifiers_found": leaked}),
+        dg.AssetCheckResult(check_name=AUDITED_NAMES_ONLY, passed=not unaudited,
+                            metadata={"published": len(public), "not_passed_by_auditor": unaudited}),
+        dg.AssetCheckResult(check_name=PUBLIC_TREE, passed=not broken, metadata={"broken_parent_links": broken}),
+    ]

@@ -52,6 +52,23 @@ def terms_of(text: str) -> list[str]:
     return terms
 
 
+_MID_SENTENCE_CAPITAL = re.compile(r"(?<![.!?。！？:;\n]\s)(?<!^)\b([A-Z][a-z][\w'’-]*)")
+
+
+def proper_nouns(summaries: Sequence[str]) -> frozenset[str]:
+    """Lowercased words that appear capitalised in mid-sentence and never in lower case anywhere in the
+    partition: names of people, places and organisations, which no published name may carry ('Python' stays
+    a term because somebody writes 'python')."""
+    capitalised: set[str] = set()
+    lowercase: set[str] = set()
+    for summary in summaries:
+        text = _PLACEHOLDER.sub(" ", summary)
+        for match in _MID_SENTENCE_CAPITAL.finditer(text):
+            capitalised.add(_POSSESSIVE.sub("", match.group(1)).lower())
+        lowercase.update(w for w in _WORD.findall(text) if w.islower())
+    return frozenset(capitalised - lowercase)
+
+
 def plural_folding(vocabulary: set[str]) -> dict[str, str]:
     """Map 'insults' to 'insult' (and 'stories' to 'story') only when the singular form occurs too,
     so a name like 'pandas' is never cut to 'panda'."""
@@ -102,12 +119,16 @@ def name_clusters(
     min_lift: float = 1.5,
     n_name_terms: int = 3,
     n_description_terms: int = 8,
+    excluded_terms: frozenset[str] = frozenset(),
 ) -> list[ClusterName]:
-    """One heuristic name and description per cluster label, deterministic for the same input."""
+    """One heuristic name and description per cluster label, deterministic for the same input.
+    `excluded_terms` (and bigrams containing them) are never used: how a name the auditor rejected is
+    regenerated."""
     if not (len(labels) == len(summaries) == len(user_keys)):
         raise ValueError("labels, summaries and user_keys must have the same length")
     tokenised = [terms_of(summary) for summary in summaries]
     folding = plural_folding({t for terms in tokenised for t in terms})
+    excluded_terms = excluded_terms | proper_nouns(summaries)
     term_counts: dict[int, Counter[str]] = defaultdict(Counter)
     term_users: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for label, raw_terms, user in zip(labels, tokenised, user_keys):
@@ -136,6 +157,7 @@ def name_clusters(
             for t, users in term_users[label].items()
             if len(users) >= support
             and len(partition_users[t]) >= min_unique_users
+            and not (t in excluded_terms or any(part in excluded_terms for part in t.split(" ")))
             and (counts[t] / size) / (total_frequency[t] / all_tokens) >= min_lift
         ]
         scored = sorted(

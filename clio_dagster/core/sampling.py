@@ -10,16 +10,16 @@ def contrastive_samples(
     labels: np.ndarray,
     embeddings: np.ndarray,
     centroids: np.ndarray,
-    summaries: list[str],
     n: int = 50,
     seed: int = 0,
     chunk: int = 8192,
-) -> dict[int, tuple[list[str], list[str]]]:
+) -> dict[int, tuple[list[int], list[int]]]:
+    """cluster id → (row indices of the in-cluster sample, row indices of the nearest non-members)."""
     labels = np.asarray(labels)
-    if len(labels) != len(summaries) or len(labels) != len(embeddings):
-        raise ValueError("labels, embeddings and summaries must have the same length")
+    if len(labels) != len(embeddings):
+        raise ValueError("labels and embeddings must have the same length")
     rng = np.random.default_rng(seed)
-    out: dict[int, tuple[list[str], list[str]]] = {}
+    out: dict[int, tuple[list[int], list[int]]] = {}
     x = np.asarray(embeddings, dtype=np.float32)
     for cid in range(len(centroids)):
         members = np.flatnonzero(labels == cid)
@@ -41,5 +41,5 @@ def contrastive_samples(
                 best_idx, best_dist = best_idx[top], best_dist[top]
         order = np.argsort(best_dist, kind="stable")
         outside = best_idx[order][:n]
-        out[cid] = ([summaries[i] for i in inside], [summaries[i] for i in outside])
+        out[cid] = ([int(i) for i in inside], [int(i) for i in outside])
     return out

@@ -91,6 +91,13 @@ def _items(tag: str, items: Sequence[str]) -> str:
     return "\n".join(f"<{tag}>{escape_data(item)}</{tag}>" for item in items)
 
 
+def _feedback(reason: str | None) -> str:
+    if not reason:
+        return ""
+    return (f"A privacy auditor rejected an earlier name for this group: {escape_data(reason)} "
+            "Write a summary and a name that avoid it.")
+
+
 def _validation_message(exc: ValidationError) -> str:
     # Field locations and rules only: never the model's (possibly data-bearing) input values.
     return "; ".join(
@@ -456,13 +463,18 @@ class ClaudeBackend(LLMBackend):
             for c in conversations
         ]
 
-    def name_cluster_samples(self, samples: dict[int, tuple[list[str], list[str]]]) -> dict[int, BaseModel | TaskFailure]:
-        """cluster id → (in-cluster summaries, contrast summaries) → ClusterNameOutput."""
+    def name_cluster_samples(
+        self, samples: dict[int, tuple[list[str], list[str]]], feedback: dict[int, str] | None = None
+    ) -> dict[int, BaseModel | TaskFailure]:
+        """cluster id → (in-cluster summaries, contrast summaries) → ClusterNameOutput. `feedback` carries the
+        auditor's reason when a rejected name is regenerated."""
+        feedback = feedback or {}
         requests = [
             self._request(
                 "name_cluster", str(cid),
                 in_cluster=_items("summary", inside),
                 contrast=_items("summary", outside),
+                feedback=_feedback(feedback.get(cid)),
             )
             for cid, (inside, outside) in sorted(samples.items())
         ]
@@ -513,10 +525,11 @@ class ClaudeBackend(LLMBackend):
         return [outputs[str(i)] if isinstance(outputs[str(i)], TaskFailure) else outputs[str(i)].parent
                 for i in range(len(clusters))]
 
-    def rename_parent(self, children: list[list[str]]) -> list[BaseModel | TaskFailure]:
+    def rename_parent(self, children: list[list[str]], feedback: list[str | None] | None = None) -> list[BaseModel | TaskFailure]:
+        feedback = feedback or [None] * len(children)
         requests = [
-            self._request("rename_parent", str(i), children=_items("cluster", kids))
-            for i, kids in enumerate(children)
+            self._request("rename_parent", str(i), children=_items("cluster", kids), feedback=_feedback(note))
+            for i, (kids, note) in enumerate(zip(children, feedback))
         ]
         outputs = self.run(requests)
         return [outputs[str(i)] for i in range(len(children))]

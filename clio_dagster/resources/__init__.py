@@ -46,6 +46,9 @@ class PipelineConfig(dg.ConfigurableResource):
     max_conversation_chars: int = 400_000
     landing_lookaround_days: int = 1
     naming_sample_size: int = 50
+    hierarchy_levels: int = 3
+    hierarchy_top: int = 10
+    min_audit_rating: int = 3
     demo_mode: bool = False
 
     def ingest_limits(self) -> IngestLimits:

@@ -71,8 +71,48 @@ CREATE TABLE IF NOT EXISTS cluster_names (
     name VARCHAR NOT NULL,
     description VARCHAR NOT NULL,
     terms VARCHAR[] NOT NULL,
+    sample_ids VARCHAR[] NOT NULL,
     method VARCHAR NOT NULL,
     backend VARCHAR NOT NULL
+);
+-- Candidate hierarchy (private staging): every level, base clusters included, with parent ids.
+CREATE TABLE IF NOT EXISTS hierarchy_nodes (
+    partition_date DATE NOT NULL,
+    level INTEGER NOT NULL,
+    node_id VARCHAR NOT NULL,
+    parent_id VARCHAR,
+    name VARCHAR NOT NULL,
+    description VARCHAR NOT NULL,
+    terms VARCHAR[] NOT NULL,
+    conversations INTEGER NOT NULL,
+    method VARCHAR NOT NULL
+);
+-- One row per candidate cluster and level: why it looks as it does and whether it was published.
+CREATE TABLE IF NOT EXISTS cluster_audit (
+    partition_date DATE NOT NULL,
+    level INTEGER NOT NULL,
+    node_id VARCHAR NOT NULL,
+    sample_ids VARCHAR[] NOT NULL,
+    proposed_name VARCHAR NOT NULL,
+    proposed_description VARCHAR NOT NULL,
+    rating INTEGER NOT NULL,
+    reason VARCHAR NOT NULL,
+    regenerated_name VARCHAR,
+    regenerated_rating INTEGER,
+    regenerated_reason VARCHAR,
+    final_name VARCHAR,
+    final_description VARCHAR,
+    decision VARCHAR NOT NULL,
+    conversations INTEGER NOT NULL,
+    unique_users INTEGER NOT NULL,
+    public_parent_id VARCHAR
+);
+-- 2-D map position of every conversation (private: only per-cluster positions are published).
+CREATE TABLE IF NOT EXISTS map_points (
+    partition_date DATE NOT NULL,
+    conversation_id VARCHAR NOT NULL,
+    x FLOAT NOT NULL,
+    y FLOAT NOT NULL
 );
 -- LLM results keyed by content: a re-run or a resume never pays twice for a finished item.
 CREATE TABLE IF NOT EXISTS llm_cache (

@@ -12,7 +12,10 @@ CREATE TABLE IF NOT EXISTS published_clusters (
     mean_turns DOUBLE NOT NULL,
     concerning_mean DOUBLE,
     naming_method VARCHAR NOT NULL,
-    heuristic BOOLEAN NOT NULL
+    heuristic BOOLEAN NOT NULL,
+    x DOUBLE,
+    y DOUBLE,
+    spread DOUBLE
 );
 CREATE TABLE IF NOT EXISTS cluster_facets (
     partition_date DATE NOT NULL,
@@ -28,6 +31,8 @@ CREATE TABLE IF NOT EXISTS partition_summaries (
     clusters_published INTEGER NOT NULL,
     suppressed_min_users INTEGER NOT NULL,
     suppressed_min_conversations INTEGER NOT NULL,
+    suppressed_audit INTEGER NOT NULL,
+    published_generic_name INTEGER NOT NULL,
     conversations_in_published INTEGER NOT NULL,
     min_unique_users INTEGER NOT NULL,
     min_conversations INTEGER NOT NULL,

@@ -1,0 +1,275 @@
+"""hierarchy (candidate tree, private staging) and privacy_audit (the auditor, one regeneration, and the
+threshold decisions at every level): the write-audit part of write-audit-publish."""
+
+import time
+from collections import Counter, defaultdict
+
+import dagster as dg
+import pyarrow as pa
+
+from clio_dagster.core.audit import OfflineAuditor, rare_terms_of
+from clio_dagster.core.hierarchy import Hierarchy, Node, OfflineParentBuilder, build_hierarchy
+from clio_dagster.core.naming import name_clusters
+from clio_dagster.core.privacy import Thresholds
+from clio_dagster.core.publication import AuditedName, decide
+from clio_dagster.llm import TaskFailure
+from clio_dagster.llm.claude import ClaudeBackend
+from clio_dagster.llm.hierarchy import LLMParentBuilder
+from clio_dagster.partitions import daily_partitions
+from clio_dagster.resources import (
+    EmbedderResource,
+    LLMResource,
+    PipelineConfig,
+    WarehouseResource,
+    llm_store,
+    partition_date,
+)
+from clio_dagster.storage import load_sql, query_arrow, replace_partition, transaction
+
+
+def base_node_id(cluster_id: int) -> str:
+    return f"b{cluster_id:05d}"
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name="naming",
+    kinds={"duckdb"},
+    owners=["team:clio"],
+    deps=["cluster_names"],
+    pool="llm",
+)
+def hierarchy(
+    context: dg.AssetExecutionContext,
+    pipeline: PipelineConfig,
+    llm: LLMResource,
+    embedder: EmbedderResource,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
+    """Clio's hierarchy over the named base clusters: level sizes by the geometric ratio, parents proposed,
+    de-duplicated, assigned and renamed by the LLM (offline: k-means on name embeddings, names from terms).
+    Candidate names only: nothing here is public until privacy_audit and published_clusters pass it."""
+    started = time.perf_counter()
+    day = partition_date(context)
+    with warehouse.get().connect("private") as con:
+        rows = query_arrow(con, load_sql("select_base_nodes.sql"), [day]).to_pylist()
+    base = [
+        Node(base_node_id(r["cluster_id"]), 0, r["name"], r["description"], r["conversations"], tuple(r["terms"]))
+        for r in rows
+    ]
+    backend = llm.get(llm_store(context, warehouse))
+    builder = OfflineParentBuilder() if backend.heuristic else LLMParentBuilder(backend)
+    tree = build_hierarchy(
+        base, embedder.get().encode, builder, pipeline.hierarchy_levels, pipeline.hierarchy_top, pipeline.seed
+    )
+    method = {0: backend.naming_method, **tree.methods}
+    table = pa.table(
+        {
+            "partition_date": pa.array([day] * len(tree.nodes), pa.date32()),
+            "level": pa.array([n.level for n in tree.nodes], pa.int32()),
+            "node_id": [n.node_id for n in tree.nodes],
+            "parent_id": pa.array([tree.parent_of.get(n.node_id) for n in tree.nodes], pa.string()),
+            "name": [n.name for n in tree.nodes],
+            "description": [n.description for n in tree.nodes],
+            "terms": pa.array([list(n.terms) for n in tree.nodes], pa.list_(pa.string())),
+            "conversations": pa.array([n.size for n in tree.nodes], pa.int32()),
+            "method": [method[n.level] for n in tree.nodes],
+        }
+    )
+    with warehouse.get().connect("private") as con, transaction(con):
+        written = replace_partition(con, "hierarchy_nodes", day, table)
+    per_level = Counter(n.level for n in tree.nodes)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": written,
+            "nodes_per_level": {str(k): v for k, v in sorted(per_level.items())},
+            "method": builder.method,
+            "heuristic": backend.heuristic,
+            **backend.usage_metadata(),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )
+
+
+class _Auditor:
+    """The LLM auditor for the claude backend, the rule-based one offline; the same 1–5 scale."""
+
+    def __init__(self, backend, rare_terms: frozenset[str]):
+        self.backend = backend
+        self.offline = OfflineAuditor(rare_terms)
+
+    # With an LLM auditor, only the high-precision rules join in: an LLM writes its own words, so "used by
+    # few users" says nothing about them, while an email or a person's name is never acceptable.
+    HARD_RULES = ("pii_", "placeholder", "person_name", "long_number")
+
+    def audit(self, items: list[tuple[str, str]]) -> list[tuple[int, str]]:
+        if not isinstance(self.backend, ClaudeBackend):
+            results = [self.offline.audit(name, description) for name, description in items]
+            return [(r.rating, r.reason) for r in results]
+        answers = self.backend.audit_privacy([f"{name}: {description}" for name, description in items])
+        verdicts = []
+        for (name, description), answer in zip(items, answers):
+            # An unanswered audit counts as a failure (rating 1): nothing unaudited is published.
+            llm = (1, "auditor gave no valid answer") if isinstance(answer, TaskFailure) else (answer.rating, answer.justification)
+            hard = [f for f in self.offline.findings(name, description) if f.rule.startswith(self.HARD_RULES)]
+            worst = min(hard, key=lambda f: f.rating, default=None)
+            if worst is not None and worst.rating < llm[0]:
+                # Defence in depth: deterministic detectors can only lower the LLM's rating.
+                llm = (worst.rating, f"rule {worst.rule} (LLM auditor rated {llm[0]})")
+            verdicts.append(llm)
+        return verdicts
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name="publish",
+    kinds={"duckdb"},
+    owners=["team:clio"],
+    deps=["hierarchy"],
+    pool="llm",
+)
+def privacy_audit(
+    context: dg.AssetExecutionContext, pipeline: PipelineConfig, llm: LLMResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Every candidate name at every level rated 1–5 by the privacy auditor; a failing name is regenerated
+    once, then shown under its parent's generic name or suppressed; then the aggregation thresholds at every
+    level (a parent counts only its published children). One row per node in cluster_audit says why."""
+    started = time.perf_counter()
+    day = partition_date(context)
+    with warehouse.get().connect("private") as con:
+        nodes = query_arrow(con, "SELECT * FROM hierarchy_nodes WHERE partition_date = ? ORDER BY level, node_id",
+                            [day]).to_pylist()
+        membership = con.execute(load_sql("select_members_with_users.sql"), [day]).fetchall()
+        samples = dict(con.execute(
+            "SELECT cluster_id, sample_ids FROM cluster_names WHERE partition_date = ? ORDER BY cluster_id", [day]
+        ).fetchall())
+        unnamed = con.execute(load_sql("select_unnamed_clusters.sql"), [day]).fetchall()
+
+    user_of = [user for _, _, user, _ in membership]
+    members: dict[str, list[int]] = defaultdict(list)
+    for index, (cluster_id, _, _, _) in enumerate(membership):
+        members[base_node_id(cluster_id)].append(index)
+    summaries = [summary for _, _, _, summary in membership]
+    backend = llm.get(llm_store(context, warehouse))
+    auditor = _Auditor(backend, rare_terms_of(summaries, user_of, pipeline.min_unique_users))
+
+    first = auditor.audit([(n["name"], n["description"]) for n in nodes])
+    failing = [i for i, (rating, _) in enumerate(first) if rating < pipeline.min_audit_rating]
+    regenerated = _regenerate(backend, auditor, nodes, failing, first, membership, summaries, user_of, samples, pipeline)
+    second = dict(zip(failing, auditor.audit([regenerated[i] for i in failing]))) if failing else {}
+
+    audits: dict[str, AuditedName] = {}
+    for i, node in enumerate(nodes):
+        if i in second and second[i][0] >= pipeline.min_audit_rating:
+            name, description = regenerated[i]
+            audits[node["node_id"]] = AuditedName(name, description, *second[i])
+        else:
+            audits[node["node_id"]] = AuditedName(node["name"], node["description"], *(second.get(i) or first[i]))
+    tree = Hierarchy(
+        nodes=[Node(n["node_id"], n["level"], n["name"], n["description"], n["conversations"]) for n in nodes],
+        parent_of={n["node_id"]: n["parent_id"] for n in nodes if n["parent_id"]},
+    )
+    decisions = decide(tree, audits, members, user_of,
+                       Thresholds(pipeline.min_unique_users, pipeline.min_conversations), pipeline.min_audit_rating)
+
+    rows = []
+    for i, node in enumerate(nodes):
+        d = decisions[node["node_id"]]
+        cluster_id = int(node["node_id"][1:]) if node["level"] == 0 else None
+        rows.append({
+            "partition_date": day, "level": node["level"], "node_id": node["node_id"],
+            "sample_ids": list(samples.get(cluster_id, []) if cluster_id is not None else []),
+            "proposed_name": node["name"], "proposed_description": node["description"],
+            "rating": first[i][0], "reason": first[i][1],
+            "regenerated_name": regenerated[i][0] if i in second else None,
+            "regenerated_rating": second[i][0] if i in second else None,
+            "regenerated_reason": second[i][1] if i in second else None,
+            "final_name": d.name or None, "final_description": d.description or None,
+            "decision": str(d.decision), "conversations": d.conversations, "unique_users": d.unique_users,
+            "public_parent_id": d.public_parent_id,
+        })
+    for cluster_id, conversations, users in unnamed:
+        rows.append({
+            "partition_date": day, "level": 0, "node_id": base_node_id(cluster_id),
+            "sample_ids": list(samples.get(cluster_id, [])), "proposed_name": "", "proposed_description": "",
+            "rating": 0, "reason": "no valid name from the namer", "regenerated_name": None,
+            "regenerated_rating": None, "regenerated_reason": None, "final_name": None, "final_description": None,
+            "decision": "suppress_unnamed", "conversations": conversations, "unique_users": users,
+            "public_parent_id": None,
+        })
+    table = pa.Table.from_pylist(rows, schema=_AUDIT_SCHEMA)
+    with warehouse.get().connect("private") as con, transaction(con):
+        written = replace_partition(con, "cluster_audit", day, table)
+    outcome = Counter(r["decision"] for r in rows)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": written,
+            "decisions": dict(sorted(outcome.items())),
+            "failed_first_audit": len(failing),
+            "passed_after_regeneration": sum(1 for i in failing if second[i][0] >= pipeline.min_audit_rating),
+            "min_audit_rating": pipeline.min_audit_rating,
+            "auditor": "llm" if isinstance(backend, ClaudeBackend) else "heuristic: rule-based",
+            **backend.usage_metadata(),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )
+
+
+def _regenerate(backend, auditor, nodes, failing, first, membership, summaries, user_of, samples, pipeline):
+    """A second name for each failing node, avoiding what the auditor flagged."""
+    regenerated: dict[int, tuple[str, str]] = {}
+    if not failing:
+        return regenerated
+    if isinstance(backend, ClaudeBackend):
+        base = [i for i in failing if nodes[i]["level"] == 0]
+        by_id = {conversation_id: summary for _, conversation_id, _, summary in membership}
+        named = backend.name_cluster_samples(
+            {int(nodes[i]["node_id"][1:]): ([by_id[c] for c in samples.get(int(nodes[i]["node_id"][1:]), []) if c in by_id], [])
+             for i in base},
+            feedback={int(nodes[i]["node_id"][1:]): first[i][1] for i in base},
+        )
+        for i in base:
+            answer = named.get(int(nodes[i]["node_id"][1:]))
+            if answer is not None and not isinstance(answer, TaskFailure):
+                regenerated[i] = (answer.name, answer.summary)
+        parents = [i for i in failing if nodes[i]["level"] > 0]
+        kids = defaultdict(list)
+        for n in nodes:
+            if n["parent_id"]:
+                kids[n["parent_id"]].append(f"{n['name']}: {n['description']}")
+        answers = backend.rename_parent([kids[nodes[i]["node_id"]] for i in parents], [first[i][1] for i in parents])
+        for i, answer in zip(parents, answers):
+            if not isinstance(answer, TaskFailure):
+                regenerated[i] = (answer.name, answer.summary)
+    else:
+        labels = [cluster_id for cluster_id, _, _, _ in membership]
+        all_nodes = {n["node_id"]: n for n in nodes}
+        for i in failing:
+            node = nodes[i]
+            flagged = frozenset(auditor.offline.flagged_terms(node["name"], node["description"]))
+            if node["level"] == 0:
+                cluster_id = int(node["node_id"][1:])
+                renamed = {c.cluster_id: c for c in name_clusters(labels, summaries, user_of, pipeline.min_unique_users,
+                                                                  excluded_terms=flagged)}
+                if cluster_id in renamed:
+                    regenerated[i] = (renamed[cluster_id].name, renamed[cluster_id].description)
+            else:
+                children = [Node(n["node_id"], n["level"], n["name"], n["description"], n["conversations"],
+                                 tuple(n["terms"])) for n in nodes if n["parent_id"] == node["node_id"]]
+                siblings = [Node(n["node_id"], n["level"], n["name"], n["description"], n["conversations"],
+                                 tuple(n["terms"])) for n in all_nodes.values() if n["level"] == node["level"] - 1]
+                proposal = OfflineParentBuilder.name_group(children, siblings, flagged)
+                regenerated[i] = (proposal.name, proposal.description)
+    for i in failing:
+        regenerated.setdefault(i, (nodes[i]["name"], nodes[i]["description"]))
+    return regenerated
+
+
+_AUDIT_SCHEMA = pa.schema([
+    ("partition_date", pa.date32()), ("level", pa.int32()), ("node_id", pa.string()),
+    ("sample_ids", pa.list_(pa.string())), ("proposed_name", pa.string()), ("proposed_description", pa.string()),
+    ("rating", pa.int32()), ("reason", pa.string()), ("regenerated_name", pa.string()),
+    ("regenerated_rating", pa.int32()), ("regenerated_reason", pa.string()), ("final_name", pa.string()),
+    ("final_description", pa.string()), ("decision", pa.string()), ("conversations", pa.int32()),
+    ("unique_users", pa.int32()), ("public_parent_id", pa.string()),
+])

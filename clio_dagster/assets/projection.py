@@ -1,0 +1,54 @@
+"""map_projection: UMAP of the summary embeddings (Clio §G.6); per-conversation points stay private."""
+
+import time
+
+import dagster as dg
+import pyarrow as pa
+
+from clio_dagster.assets.embeddings import arrow_to_vectors
+from clio_dagster.core.projection import project
+from clio_dagster.partitions import daily_partitions
+from clio_dagster.resources import PipelineConfig, WarehouseResource, partition_date
+from clio_dagster.storage import load_sql, query_arrow, replace_partition, transaction
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name="clustering",
+    kinds={"duckdb"},
+    owners=["team:clio"],
+    deps=["summary_embeddings"],
+)
+def map_projection(
+    context: dg.AssetExecutionContext, pipeline: PipelineConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """2-D UMAP (n_neighbors=15, min_dist=0, cosine, seeded) of every summary embedding, in [0, 1]².
+    The points are private (map_points); published_clusters publishes only per-cluster centroids and spreads."""
+    started = time.perf_counter()
+    day = partition_date(context)
+    with warehouse.get().connect("private") as con:
+        rows = query_arrow(con, load_sql("select_map_inputs.sql"), [day])
+    ids = rows.column("conversation_id").to_pylist()
+    if ids:
+        embedding = rows.column("embedding").combine_chunks()
+        points = project(arrow_to_vectors(embedding, embedding.type.list_size), seed=pipeline.seed)
+    else:
+        points = None
+    table = pa.table(
+        {
+            "partition_date": pa.array([day] * len(ids), pa.date32()),
+            "conversation_id": ids,
+            "x": pa.array(points[:, 0] if ids else [], pa.float32()),
+            "y": pa.array(points[:, 1] if ids else [], pa.float32()),
+        }
+    )
+    with warehouse.get().connect("private") as con, transaction(con):
+        written = replace_partition(con, "map_points", day, table)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": written,
+            "method": "UMAP n_neighbors=15 min_dist=0 cosine" if len(ids) >= 17 else "PCA (too few points for UMAP)",
+            "seed": pipeline.seed,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )
