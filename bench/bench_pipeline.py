@@ -24,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-STAGES = ["raw_conversations", "facets", "summary_embeddings", "base_clusters", "cluster_names", "published_clusters"]
+STAGES = ["raw_conversations", "facets", "summary_embeddings", "base_clusters", "cluster_names", "hierarchy",
+          "privacy_audit", "map_projection", "published_clusters"]
 SECTION_START = "<!-- bench_pipeline:start -->"
 SECTION_END = "<!-- bench_pipeline:end -->"
 

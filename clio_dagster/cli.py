@@ -86,12 +86,21 @@ def show(settings: ClioSettings, day: date | None, out=None) -> int:
             label = " (heuristic offline names)" if backend == "offline" else ""
             print(f"\n{d}: {total} conversations, {published} clusters published{label}; suppressed: "
                   f"{suppressed_users} below min users, {suppressed_convs} below min conversations", file=out)
-            for cid, name, n, users, share in con.execute(
-                "SELECT cluster_id, name, conversations, unique_users, share FROM published_clusters "
+            rows = con.execute(
+                "SELECT cluster_id, parent_id, name, conversations, unique_users, share FROM published_clusters "
                 "WHERE partition_date = ? ORDER BY conversations DESC, cluster_id",
                 [d],
-            ).fetchall():
-                print(f"  {cid}  {n:5d} conv  {users:5d} users  {share:6.1%}  {name}", file=out)
+            ).fetchall()
+            children: dict[str | None, list[tuple]] = {}
+            for row in rows:
+                children.setdefault(row[1], []).append(row)
+
+            def walk(parent: str | None, depth: int) -> None:
+                for cid, _, name, n, users, share in children.get(parent, []):
+                    print(f"  {'    ' * depth}{cid}  {n:5d} conv  {users:5d} users  {share:6.1%}  {name}", file=out)
+                    walk(cid, depth + 1)
+
+            walk(None, 0)
     finally:
         con.close()
     return 0
@@ -184,6 +193,38 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return show(load_settings(), args.date)
 
 
+def _cmd_explore(args: argparse.Namespace) -> int:
+    from filelock import FileLock, Timeout
+
+    from clio_dagster.explorer.serve import build_missing, make_server
+
+    settings = load_settings()
+    if not settings.public_db.exists():
+        print(f"No public DB at {settings.public_db} yet: run `clio demo` or `clio run` first.")
+        return 1
+    try:
+        # The same lock the pipeline's writers take: never read the public DB while a run writes it.
+        with FileLock(f"{settings.public_db}.lock", timeout=settings.lock_timeout_s):
+            written = build_missing(settings.public_db, settings.explorer_dir, rebuild=args.rebuild)
+    except Timeout:
+        raise SettingsError(f"{settings.public_db} stayed locked by a running pipeline for "
+                            f"{settings.lock_timeout_s:.0f}s; try again when it has finished.") from None
+    print(f"Explorer pages in {settings.explorer_dir}: {len(written) - 1} partition page(s) written, index rebuilt.")
+    try:
+        server = make_server(settings.explorer_dir, args.port)
+    except OSError as exc:
+        raise SettingsError(f"Cannot listen on 127.0.0.1:{args.port} ({exc.strerror}); pick another --port.") from None
+    print(f"Serving the explorer at http://127.0.0.1:{server.server_address[1]}/index.html (Ctrl-C to stop)",
+          flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("\nStopped.")
+    finally:
+        server.server_close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clio", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -211,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     show_cmd = sub.add_parser("show", help="print the published clusters from the public DB")
     show_cmd.add_argument("--date", type=date.fromisoformat)
     show_cmd.set_defaults(func=_cmd_show)
+
+    explore = sub.add_parser("explore", help="build missing explorer pages from the public DB and serve them on 127.0.0.1")
+    explore.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0: any free port)")
+    explore.add_argument("--rebuild", action="store_true", help="rebuild every partition's page, not only missing ones")
+    explore.set_defaults(func=_cmd_explore)
     return parser
 
 

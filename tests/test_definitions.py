@@ -25,12 +25,13 @@ def test_definitions_validate_and_list_the_daily_graph():
     graph = defs.resolve_asset_graph()
     keys = {k.path[-1] for k in graph.get_all_asset_keys()}
     assert keys == {"raw_conversations", "facets", "summary_embeddings", "base_clusters", "cluster_names",
-                    "hierarchy", "privacy_audit", "map_projection", "published_clusters"}
+                    "hierarchy", "privacy_audit", "map_projection", "published_clusters", "explorer"}
     upstream = {k.path[-1]: {p.path[-1] for p in graph.get(k).parent_keys} for k in graph.get_all_asset_keys()}
     # write-audit-publish: only the audit (and the map) feed the public DB
     assert upstream["published_clusters"] == {"privacy_audit", "map_projection"}
     assert upstream["privacy_audit"] == {"hierarchy"} and upstream["hierarchy"] == {"cluster_names"}
     assert upstream["facets"] == {"raw_conversations"}
+    assert upstream["explorer"] == {"published_clusters"}
     assert all(graph.get(k).partitions_def is not None for k in graph.get_all_asset_keys())
 
 
@@ -93,7 +94,7 @@ def test_dagster_dev_serves_the_code_location(tmp_path):
         entries = payload["data"]["workspaceOrError"]["locationEntries"]
         assert [e["loadStatus"] for e in entries] == ["LOADED"]
         nodes = {tuple(n["assetKey"]["path"]): n["isPartitioned"] for n in payload["data"]["assetNodes"]}
-        assert nodes[("published_clusters",)] is True and len(nodes) == 9
+        assert nodes[("published_clusters",)] is True and len(nodes) == 10
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

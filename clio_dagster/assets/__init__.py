@@ -1,11 +1,12 @@
 """The daily asset graph:
 
 raw_conversations → facets → summary_embeddings → base_clusters → cluster_names → hierarchy → privacy_audit
-→ published_clusters, with summary_embeddings → map_projection → published_clusters.
+→ published_clusters → explorer, with summary_embeddings → map_projection → published_clusters.
 """
 
 from clio_dagster.assets.clusters import base_clusters, cluster_names
 from clio_dagster.assets.embeddings import summary_embeddings
+from clio_dagster.assets.explorer import explorer
 from clio_dagster.assets.facets import facets
 from clio_dagster.assets.hierarchy import hierarchy, privacy_audit
 from clio_dagster.assets.ingest import raw_conversations
@@ -22,12 +23,14 @@ DAILY_ASSETS = [
     privacy_audit,
     map_projection,
     published_clusters,
+    explorer,
 ]
 
 __all__ = [
     "DAILY_ASSETS",
     "base_clusters",
     "cluster_names",
+    "explorer",
     "facets",
     "hierarchy",
     "map_projection",

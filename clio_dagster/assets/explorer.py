@@ -1,0 +1,54 @@
+"""explorer: the day's static explorer page and the index, from the public DB only."""
+
+import time
+from pathlib import Path
+
+import dagster as dg
+from filelock import FileLock, Timeout
+
+from clio_dagster.explorer.render import build_index, connect_public, partition_data, write_partition_page
+from clio_dagster.partitions import daily_partitions
+from clio_dagster.resources import WarehouseResource, partition_date
+from clio_dagster.storage import WarehouseError
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name="explore",
+    kinds={"html"},
+    owners=["team:clio"],
+    deps=["published_clusters"],
+)
+def explorer(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """A self-contained HTML page for the partition (tree, map, facet and time breakdowns) and the index of
+    all partitions, in CLIO_HOME/explorer. Reads only the public DB, read-only, under the warehouse's lock."""
+    started = time.perf_counter()
+    day = partition_date(context)
+    public_db = Path(warehouse.public_db)
+    out_dir = public_db.parent / "explorer"
+    lock = FileLock(f"{public_db}.lock", timeout=warehouse.lock_timeout_s)
+    try:
+        lock.acquire()
+    except Timeout as exc:
+        raise WarehouseError(f"Waited {warehouse.lock_timeout_s:.0f}s for the lock on {public_db}.") from exc
+    try:
+        con = connect_public(public_db)
+        try:
+            data = partition_data(con, day)
+        finally:
+            con.close()
+        page = write_partition_page(data, out_dir)
+        index = build_index(public_db, out_dir)
+    finally:
+        lock.release()
+    n = len(data["clusters"])
+    return dg.MaterializeResult(
+        metadata={
+            "page": dg.MetadataValue.path(str(page)),
+            "index": dg.MetadataValue.path(str(index)),
+            "clusters": n,
+            "dagster/row_count": n,
+            "page_bytes": page.stat().st_size,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )

@@ -1,0 +1,221 @@
+"""Static explorer pages built from the PUBLIC DuckDB file only.
+
+Each page is one self-contained HTML file: the template, `static/explorer.css` and `static/explorer.js` are
+inlined at build time and the page's data sits in a `<script type="application/json">` tag. Nothing is
+fetched at view time (no CDN, no fonts, no XHR), so a page works from a file:// URL or any static server.
+
+Only the three public tables are read (`published_clusters`, `cluster_facets`, `partition_summaries`),
+through a read-only connection; callers that share the file with a writer take the warehouse's file
+lock around these calls (see `clio_dagster.assets.explorer`).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+STATIC = Path(__file__).parent / "static"
+SCHEMA_VERSION = 1
+CLUSTER_COLUMNS = (
+    "partition_date", "cluster_id", "level", "parent_id", "name", "description", "conversations", "unique_users",
+    "share", "mean_turns", "concerning_mean", "naming_method", "heuristic", "x", "y", "spread",
+)
+FACET_COLUMNS = ("partition_date", "cluster_id", "facet", "value", "conversations")
+SUMMARY_COLUMNS = (
+    "partition_date", "conversations", "clusters_total", "clusters_published", "suppressed_min_users",
+    "suppressed_min_conversations", "suppressed_audit", "published_generic_name", "conversations_in_published",
+    "min_unique_users", "min_conversations", "llm_backend", "embedding_model",
+)
+# The topics table of the index shows at most this many (level, name) rows, largest first.
+INDEX_TOPIC_LIMIT = 500
+
+
+def page_name(day: date) -> str:
+    return f"{day.isoformat()}.html"
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, (date, datetime)):
+        return v.isoformat()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _select(con: duckdb.DuckDBPyConnection, columns: tuple[str, ...], sql: str, params: list) -> list[dict]:
+    return [dict(zip(columns, map(_value, row))) for row in con.execute(sql, params).fetchall()]
+
+
+def connect_public(public_db: Path) -> duckdb.DuckDBPyConnection:
+    if not Path(public_db).is_file():
+        raise FileNotFoundError(f"No public DB at {public_db}: run `clio demo` or `clio run` first.")
+    return duckdb.connect(str(public_db), read_only=True)
+
+
+def list_partitions(con: duckdb.DuckDBPyConnection) -> list[date]:
+    return [r[0] for r in con.execute("SELECT partition_date FROM partition_summaries ORDER BY 1").fetchall()]
+
+
+def partition_data(con: duckdb.DuckDBPyConnection, day: date) -> dict:
+    """Everything one partition's page shows: the day's public rows, plus the shares of same-named clusters
+    in earlier partitions (for growth and the over-time chart)."""
+    cols = ", ".join(CLUSTER_COLUMNS)
+    clusters = _select(con, CLUSTER_COLUMNS, f"SELECT {cols} FROM published_clusters WHERE partition_date = ? "
+                                             "ORDER BY level, cluster_id", [day])
+    facets = _select(con, FACET_COLUMNS, f"SELECT {', '.join(FACET_COLUMNS)} FROM cluster_facets "
+                                         "WHERE partition_date = ? ORDER BY cluster_id, facet, value", [day])
+    summary = _select(con, SUMMARY_COLUMNS, f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM partition_summaries "
+                                            "WHERE partition_date = ?", [day])
+    history = _select(
+        con, ("partition_date", "level", "name", "share"),
+        "SELECT p.partition_date, p.level, p.name, sum(p.share) FROM published_clusters p "
+        "WHERE p.partition_date < ? AND EXISTS (SELECT 1 FROM published_clusters c WHERE c.partition_date = ? "
+        "AND c.level = p.level AND c.name = p.name) GROUP BY ALL ORDER BY ALL",
+        [day, day],
+    )
+    return {
+        "kind": "partition",
+        "schema": SCHEMA_VERSION,
+        "date": day.isoformat(),
+        "summary": summary[0] if summary else None,
+        "clusters": clusters,
+        "facets": facets,
+        "history": history,
+        "partitions": [d.isoformat() for d in list_partitions(con)],
+    }
+
+
+def index_data(con: duckdb.DuckDBPyConnection) -> dict:
+    partitions = _select(con, SUMMARY_COLUMNS, f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM partition_summaries "
+                                               "ORDER BY partition_date", [])
+    topics = _select(
+        con, ("level", "name", "partition_date", "share", "conversations", "cluster_id"),
+        "SELECT level, name, partition_date, sum(share), sum(conversations), min(cluster_id) "
+        "FROM published_clusters GROUP BY level, name, partition_date ORDER BY ALL", [],
+    )
+    return {"kind": "index", "schema": SCHEMA_VERSION, "partitions": partitions, "topics": topics}
+
+
+def _json_for_html(data: dict) -> str:
+    # `<` is escaped everywhere, so neither `</script>` nor `<!--` can end or confuse the data block.
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    # One pass, so inserted text is never scanned for placeholders again.
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: values[m.group(1)], template)
+
+
+def _page(title: str, body: str, data: dict, body_class: str) -> str:
+    css = (STATIC / "explorer.css").read_text(encoding="utf-8")
+    js = (STATIC / "explorer.js").read_text(encoding="utf-8")
+    if "</style" in css.lower() or "</script" in js.lower():
+        raise ValueError("static assets must not contain closing style/script tags")
+    return _fill((STATIC / "page.html").read_text(encoding="utf-8"), {
+        "title": html.escape(title), "body_class": body_class, "css": css, "js": js, "body": body, "data": _json_for_html(data),
+    })
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)  # readers of a served folder never see a half-written page
+    return path
+
+
+def write_partition_page(data: dict, out_dir: Path) -> Path:
+    day = date.fromisoformat(data["date"])
+    body = (STATIC / "partition_body.html").read_text(encoding="utf-8")
+    return _write(Path(out_dir) / page_name(day), _page(f"Clio explorer: {day.isoformat()}", body, data, "app"))
+
+
+def build_partition_page(public_db: Path, day: date, out_dir: Path) -> Path:
+    """Write `<out_dir>/<YYYY-MM-DD>.html` for one partition, from the public DB only."""
+    con = connect_public(public_db)
+    try:
+        data = partition_data(con, day)
+    finally:
+        con.close()
+    return write_partition_page(data, out_dir)
+
+
+def _fmt_int(n: int) -> str:
+    return f"{n:,}"
+
+
+def render_index_body(data: dict) -> str:
+    e = html.escape
+    parts = data["partitions"]
+    rows = []
+    for p in reversed(parts):
+        backend = p["llm_backend"] + (" (heuristic names)" if p["llm_backend"] == "offline" else "")
+        rows.append(
+            f'<tr><td><a href="{e(p["partition_date"])}.html">{e(p["partition_date"])}</a></td>'
+            f'<td class="num">{_fmt_int(p["conversations"])}</td>'
+            f'<td class="num">{_fmt_int(p["clusters_published"])} / {_fmt_int(p["clusters_total"])}</td>'
+            f'<td class="num">{_fmt_int(p["conversations_in_published"])}</td>'
+            f'<td>{e(backend)}</td><td>{e(p["embedding_model"])}</td></tr>'
+        )
+    days = [p["partition_date"] for p in parts]
+    by_topic: dict[tuple[int, str], dict[str, dict]] = {}
+    for t in data["topics"]:
+        by_topic.setdefault((t["level"], t["name"]), {})[t["partition_date"]] = t
+    ranked = sorted(by_topic.items(), key=lambda kv: (-kv[0][0], -sum(v["conversations"] for v in kv[1].values()),
+                                                      kv[0][1]))
+    shown = ranked[:INDEX_TOPIC_LIMIT]
+    head = "".join(f'<th scope="col" class="num">{e(d)}</th>' for d in days)
+    topic_rows = []
+    for (level, name), cells in shown:
+        tds = []
+        for d in days:
+            cell = cells.get(d)
+            if cell is None:
+                tds.append('<td class="num muted">–</td>')
+            else:
+                tds.append(f'<td class="num"><a href="{e(d)}.html#node={e(cell["cluster_id"])}" '
+                           f'title="{_fmt_int(cell["conversations"])} conversations">{cell["share"] * 100:.1f}%</a></td>')
+        topic_rows.append(f'<tr data-name="{e(name.lower())}"><td class="num">{level}</td>'
+                          f'<th scope="row">{e(name)}</th>{"".join(tds)}</tr>')
+    heuristic = any(p["llm_backend"] == "offline" for p in parts)
+    banner = ('<p class="banner" role="note">Names are heuristic (offline backend: c-TF-IDF terms), '
+              'not written by an LLM, in the partitions built with the offline backend.</p>') if heuristic else ""
+    more = (f'<p class="muted">Showing the {INDEX_TOPIC_LIMIT} largest of {len(ranked)} topics.</p>'
+            if len(ranked) > INDEX_TOPIC_LIMIT else "")
+    empty = "" if parts else '<p class="empty">No partition has been published yet.</p>'
+    return f"""
+<header class="top"><h1>Clio explorer</h1>
+<p class="sub">Published clusters of every partition, from the public DB only: aggregates that passed the
+privacy thresholds and the auditor. No conversation, user id or raw text is in these pages.</p></header>
+{banner}
+<main class="index-main">
+<section aria-labelledby="partitions-h"><h2 id="partitions-h">Partitions</h2>{empty}
+<table class="grid" id="partition-table"><thead><tr><th scope="col">date</th><th scope="col" class="num">conversations</th>
+<th scope="col" class="num">clusters published / total (base level)</th><th scope="col" class="num">conversations in published clusters</th>
+<th scope="col">backend</th><th scope="col">embedding model</th></tr></thead>
+<tbody>{"".join(rows)}</tbody></table></section>
+<section aria-labelledby="topics-h"><h2 id="topics-h">Topics across partitions</h2>
+<p class="muted">Share of each partition's conversations in the published clusters of the same name and level
+(top level first). A dash: no published cluster of that name that day.</p>
+<label class="filter">Filter by name <input type="search" id="topic-filter" autocomplete="off"></label>{more}
+<div class="scroll-x"><table class="grid" id="topic-table"><thead><tr><th scope="col" class="num">level</th>
+<th scope="col">name</th>{head}</tr></thead><tbody>{"".join(topic_rows)}</tbody></table></div></section>
+</main>"""
+
+
+def build_index(public_db: Path, out_dir: Path) -> Path:
+    """Write `<out_dir>/index.html`: every partition with its public totals and a link to its page."""
+    con = connect_public(public_db)
+    try:
+        data = index_data(con)
+    finally:
+        con.close()
+    return _write(Path(out_dir) / "index.html", _page("Clio explorer", render_index_body(data), data, "index"))
