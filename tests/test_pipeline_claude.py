@@ -70,7 +70,11 @@ def test_claude_pipeline_publishes_llm_names_and_a_rerun_makes_no_calls(landing)
 
     con = duckdb.connect(str(settings.public_db), read_only=True)
     rows = con.execute("SELECT level, name, heuristic, naming_method FROM published_clusters ORDER BY cluster_id").fetchall()
+    concern = con.execute("SELECT value, sum(conversations) FROM cluster_facets WHERE facet = 'concerning' "
+                          "GROUP BY 1 ORDER BY 1").fetchall()
     con.close()
+    # The fake scores harmful requests 4 and the rest 1: both show up in the published concern histograms.
+    assert {value for value, _ in concern} >= {"1"} and sum(n for _, n in concern) > 0
     base = [r for r in rows if r[0] == 0]
     # LLM names, or (where the auditor rejected one twice) the generic name under an audited parent.
     assert base and all(name.startswith(("Help with", "Other requests within: ")) and not heuristic

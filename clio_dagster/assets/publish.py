@@ -115,12 +115,19 @@ def published_clusters(
             "x": float(centre[0]) if has_xy else None, "y": float(centre[1]) if has_xy else None,
             "spread": float(np.sqrt(((xy - centre) ** 2).sum(axis=1).mean())) if has_xy else None,
         })
-        for facet, value_of in (("language", lambda i: conversations[i][2]), ("turns", lambda i: _turns_bucket(conversations[i][3]))):
+        for facet, value_of in (
+            ("language", lambda i: conversations[i][2]),
+            ("turns", lambda i: _turns_bucket(conversations[i][3])),
+            ("concerning", lambda i: None if conversations[i][4] is None else str(conversations[i][4])),
+        ):
             users_by_value: dict[str, set[str]] = defaultdict(set)
             count_by_value: Counter[str] = Counter()
             for i in idx:
-                users_by_value[value_of(i)].add(conversations[i][1])
-                count_by_value[value_of(i)] += 1
+                value = value_of(i)
+                if value is None:  # no concern score (offline backend)
+                    continue
+                users_by_value[value].add(conversations[i][1])
+                count_by_value[value] += 1
             facet_counts.extend(FacetCount(len(rows) - 1, facet, v, n, len(users_by_value[v]))
                                 for v, n in sorted(count_by_value.items()))
     pooled = pool_small_values(facet_counts, pipeline.min_unique_users)

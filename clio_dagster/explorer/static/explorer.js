@@ -628,6 +628,17 @@
     }), true));
     else panel.appendChild(el("p", { class: "muted" }, "No turns breakdown published."));
 
+    panel.appendChild(el("h3", null, "Concerning score"));
+    var concernCounts = (facetsOf[c.cluster_id] || {}).concerning || {};
+    var cKeys = Object.keys(concernCounts).sort();
+    var cTotal = cKeys.reduce(function (s, k) { return s + concernCounts[k]; }, 0);
+    if (cKeys.length) panel.appendChild(bars(cKeys.map(function (k) {
+      return { label: /^[1-5]$/.test(k) ? k + " / 5" : k, share: cTotal ? concernCounts[k] / cTotal : 0,
+               right: fmtInt(concernCounts[k]) };
+    }), true));
+    else panel.appendChild(el("p", { class: "muted" }, backend === "offline"
+      ? "Not available: the offline backend has no concern model." : "No concern breakdown published."));
+
     panel.appendChild(el("h3", null, "Share over partitions (same name)"));
     var series = seriesOf(c);
     panel.appendChild(shareChart(series));
