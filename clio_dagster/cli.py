@@ -106,6 +106,98 @@ def show(settings: ClioSettings, day: date | None, out=None) -> int:
     return 0
 
 
+def _period(text: str) -> tuple[date, date]:
+    """`YYYY-MM-DD..YYYY-MM-DD` (inclusive) for argparse."""
+    try:
+        start, end = (date.fromisoformat(p) for p in text.split(".."))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a period YYYY-MM-DD..YYYY-MM-DD") from None
+    if end < start:
+        raise argparse.ArgumentTypeError(f"{text!r} ends before it starts")
+    return start, end
+
+
+def compare_report(settings: ClioSettings, before: tuple[date, date], after: tuple[date, date],
+                   factor: float = 1.5) -> str:
+    """Markdown: topics that appear, vanish, grow or shrink between two periods (public topic tables only)."""
+    import duckdb
+
+    from clio_dagster.core.topics import compare_periods
+
+    con = duckdb.connect(str(settings.public_db), read_only=True)
+    try:
+        has_topics = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'topic_days'").fetchone()[0]
+        rows = con.execute(
+            "SELECT d.topic_id, t.level, t.latest_name, d.partition_date, d.share FROM topic_days AS d "
+            "JOIN topics AS t USING (topic_id) ORDER BY d.topic_id, d.partition_date"
+        ).fetchall() if has_topics else []
+    finally:
+        con.close()
+    changes = compare_periods(rows, before, after, factor)
+    days_b = sorted({r[3] for r in rows if before[0] <= r[3] <= before[1]})
+    days_a = sorted({r[3] for r in rows if after[0] <= r[3] <= after[1]})
+    lines = [f"# Topics: {before[0]}..{before[1]} vs {after[0]}..{after[1]}", "",
+             f"Partitions with data: {len(days_b)} before, {len(days_a)} after. Mean daily share per period "
+             f"(0 on days a topic is absent); grows/shrinks: ratio beyond {factor:g}x.", ""]
+    if not days_b or not days_a:
+        lines += ["No topic data in one of the periods: materialise the days and `topic_registry` "
+                  "(`clio run`, then `clio topics`) first.", ""]
+    titles = {"appears": "Appear (only after)", "vanishes": "Vanish (only before)", "grows": "Grow", "shrinks": "Shrink"}
+    for kind, title in titles.items():
+        picked = [c for c in changes if c.kind == kind]
+        lines += [f"## {title} ({len(picked)})", ""]
+        if picked:
+            lines += ["| topic | level | name | share before | share after | ratio |", "|---|---:|---|---:|---:|---:|"]
+            for c in picked:
+                ratio = f"{c.share_after / c.share_before:.2f}x" if c.share_before and c.share_after else "-"
+                name = c.name.replace("|", "/")
+                lines.append(f"| {c.topic_id} | {c.level} | {name} | {c.share_before:.1%} | {c.share_after:.1%} | {ratio} |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if not settings.public_db.exists():
+        print(f"No public DB at {settings.public_db} yet: run `clio demo` or `clio run` first.")
+        return 1
+    report = compare_report(settings, args.before, args.after, args.factor)
+    (b0, b1), (a0, a1) = args.before, args.after
+    path = settings.explorer_dir / f"compare_{b0}_{b1}__{a0}_{a1}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report + "\n", encoding="utf-8")
+    print(report)
+    print(f"\nWritten to {path}")
+    return 0
+
+
+def run_topics(settings: ClioSettings, out=None) -> bool:
+    """Materialise topic_registry (every published day) in this process."""
+    out = out or sys.stdout
+    import dagster as dg
+
+    from clio_dagster.assets import topic_registry
+    from clio_dagster.resources import build_resources
+
+    result = dg.materialize([topic_registry], resources=build_resources(settings), instance=_instance(),
+                            raise_on_error=False, run_config=QUIET_RUN_CONFIG)
+    if not result.success:
+        print("topic_registry: FAILED", file=out)
+        return False
+    meta = result.asset_materializations_for_node("topic_registry")[0].metadata
+    print(f"topic_registry: ok, {meta['topics'].value} topics over {meta['days'].value} day(s), "
+          f"{meta['emerging'].value} emerging topic record(s)", file=out)
+    for check in result.get_asset_check_evaluations():
+        for line in check.metadata["emerging"].value if not check.passed else []:
+            print(f"  emerging: {line}", file=out)
+    return True
+
+
+def _cmd_topics(args: argparse.Namespace) -> int:
+    return 0 if run_topics(load_settings()) else 1
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from clio_dagster.sample_data import stage_sample
 
@@ -252,6 +344,15 @@ def build_parser() -> argparse.ArgumentParser:
     show_cmd = sub.add_parser("show", help="print the published clusters from the public DB")
     show_cmd.add_argument("--date", type=date.fromisoformat)
     show_cmd.set_defaults(func=_cmd_show)
+
+    compare = sub.add_parser("compare", help="topics that appear, vanish, grow or shrink between two periods")
+    compare.add_argument("--before", type=_period, required=True, help="YYYY-MM-DD..YYYY-MM-DD (inclusive)")
+    compare.add_argument("--after", type=_period, required=True, help="YYYY-MM-DD..YYYY-MM-DD (inclusive)")
+    compare.add_argument("--factor", type=float, default=1.5, help="mean share ratio counted as growth (default 1.5)")
+    compare.set_defaults(func=_cmd_compare)
+
+    topics = sub.add_parser("topics", help="rebuild the topic registry, trends and emerging topics from every day")
+    topics.set_defaults(func=_cmd_topics)
 
     explore = sub.add_parser("explore", help="build missing explorer pages from the public DB and serve them on 127.0.0.1")
     explore.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0: any free port)")

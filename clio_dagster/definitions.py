@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from clio_dagster.assets import DAILY_ASSETS
+from clio_dagster.assets import DAILY_ASSETS, topic_registry
 from clio_dagster.resources import build_resources
 
 daily_job = dg.define_asset_job(
@@ -15,7 +15,9 @@ daily_job = dg.define_asset_job(
 daily_schedule = dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=1, minute_of_hour=0)
 
 defs = dg.Definitions(
-    assets=DAILY_ASSETS,
+    # topic_registry is unpartitioned: it runs through its automation condition (once the automation
+    # sensor is on) or by hand / `clio topics`, never inside daily_job.
+    assets=[*DAILY_ASSETS, topic_registry],
     jobs=[daily_job],
     schedules=[daily_schedule],
     resources=build_resources(),

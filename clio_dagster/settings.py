@@ -110,6 +110,14 @@ class ClioSettings(BaseSettings):
     partitions_start: date = date(2023, 1, 1)
     lock_timeout_s: float = Field(default=600.0, gt=0)
 
+    # Topics over time (asset topic_registry, clio_dagster/core/topics.py): cosine similarity of
+    # "name: description" embeddings needed to continue a topic; trailing window for growth (days);
+    # emerging = new topic with share >= emerging_min_share, or share >= it and growth > the factor.
+    topic_match_threshold: float = Field(default=0.8, gt=0, le=1)
+    topic_window_days: int = Field(default=7, ge=1, le=365)
+    emerging_min_share: float = Field(default=0.02, ge=0, le=1)
+    emerging_growth_factor: float = Field(default=2.0, gt=1)
+
     @classmethod
     def settings_customise_sources(
         cls,

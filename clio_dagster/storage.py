@@ -37,6 +37,9 @@ PRIVATE_TABLES = frozenset(
     }
 )
 PUBLIC_TABLES = frozenset({"published_clusters", "cluster_facets", "partition_summaries"})
+# Rebuilt whole by topic_registry (not per partition): see `replace_table`.
+TOPIC_TABLES = frozenset({"topics", "topic_days", "emerging_topics"})
+PUBLIC_VIEWS = frozenset({"topic_trends"})
 
 
 class WarehouseError(RuntimeError):
@@ -97,6 +100,8 @@ class Warehouse:
                 os.chmod(path, 0o600)
             try:
                 con.execute(load_sql(f"{database}_schema.sql"))
+                if database == "public":
+                    con.execute(load_sql("public_views.sql"))
                 yield con
             except duckdb.Error as exc:
                 raise _explain_duckdb_error(path, exc) from None
@@ -129,6 +134,21 @@ def replace_partition(
     if table not in PRIVATE_TABLES | PUBLIC_TABLES:
         raise WarehouseError(f"Unknown table {table!r}.")
     con.execute(f"DELETE FROM {table} WHERE partition_date = ?", [partition_date])
+    if len(rows) == 0:
+        return 0
+    con.register("staged_rows", rows)
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM staged_rows")
+    finally:
+        con.unregister("staged_rows")
+    return len(rows)
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, table: str, rows: Any) -> int:
+    """Replace every row of a whole-table public asset (the topic tables) with `rows`."""
+    if table not in TOPIC_TABLES:
+        raise WarehouseError(f"Unknown table {table!r}.")
+    con.execute(f"DELETE FROM {table}")
     if len(rows) == 0:
         return 0
     con.register("staged_rows", rows)

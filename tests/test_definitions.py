@@ -25,14 +25,22 @@ def test_definitions_validate_and_list_the_daily_graph():
     graph = defs.resolve_asset_graph()
     keys = {k.path[-1] for k in graph.get_all_asset_keys()}
     assert keys == {"raw_conversations", "facets", "summary_embeddings", "base_clusters", "cluster_names",
-                    "hierarchy", "privacy_audit", "map_projection", "published_clusters", "explorer"}
+                    "hierarchy", "privacy_audit", "map_projection", "published_clusters", "explorer",
+                    "topic_registry"}
     upstream = {k.path[-1]: {p.path[-1] for p in graph.get(k).parent_keys} for k in graph.get_all_asset_keys()}
     # write-audit-publish: only the audit (and the map) feed the public DB
     assert upstream["published_clusters"] == {"privacy_audit", "map_projection"}
     assert upstream["privacy_audit"] == {"hierarchy"} and upstream["hierarchy"] == {"cluster_names"}
     assert upstream["facets"] == {"raw_conversations"}
     assert upstream["explorer"] == {"published_clusters"}
-    assert all(graph.get(k).partitions_def is not None for k in graph.get_all_asset_keys())
+    assert upstream["topic_registry"] == {"published_clusters"}
+    # every daily asset is partitioned; topic_registry reads all days at once and is not
+    unpartitioned = {k.path[-1] for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is None}
+    assert unpartitioned == {"topic_registry"}
+    assert graph.get(dg.AssetKey("topic_registry")).automation_condition is not None
+    from clio_dagster.definitions import daily_job
+
+    assert dg.AssetKey("topic_registry") not in daily_job.selection.resolve(graph)
 
 
 def test_schedule_materialises_yesterdays_partition():
@@ -94,10 +102,26 @@ def test_dagster_dev_serves_the_code_location(tmp_path):
         entries = payload["data"]["workspaceOrError"]["locationEntries"]
         assert [e["loadStatus"] for e in entries] == ["LOADED"]
         nodes = {tuple(n["assetKey"]["path"]): n["isPartitioned"] for n in payload["data"]["assetNodes"]}
-        assert nodes[("published_clusters",)] is True and len(nodes) == 10
+        assert nodes[("published_clusters",)] is True and nodes[("topic_registry",)] is False and len(nodes) == 11
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_topic_registry_is_requested_once_after_a_published_day_changes():
+    from clio_dagster.definitions import defs
+
+    instance = dg.DagsterInstance.ephemeral()
+    selection = dg.AssetSelection.assets("topic_registry")
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection)
+    assert result.total_requested == 0
+    instance.report_runless_asset_event(dg.AssetMaterialization("published_clusters", partition="2024-03-01"))
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
+                                               cursor=result.cursor)
+    assert result.total_requested == 1
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
+                                               cursor=result.cursor)
+    assert result.total_requested == 0

@@ -34,6 +34,14 @@ PUBLIC_COLUMNS = {
         "suppressed_min_conversations", "suppressed_audit", "published_generic_name", "conversations_in_published",
         "min_unique_users", "min_conversations", "llm_backend", "embedding_model",
     },
+    "topics": {"topic_id", "level", "first_seen", "last_seen", "days_seen", "latest_name", "latest_description",
+               "names"},
+    "topic_days": {"topic_id", "partition_date", "cluster_id", "name", "conversations", "unique_users", "share",
+                   "concerning_mean", "similarity", "growth"},
+    "emerging_topics": {"partition_date", "topic_id", "level", "name", "reason", "share", "growth"},
+    # a view over the three topic tables
+    "topic_trends": {"partition_date", "topic_id", "level", "name", "latest_name", "cluster_id", "conversations",
+                     "unique_users", "share", "concerning_mean", "growth", "is_first_day", "emerging_reason"},
 }
 
 

@@ -2,6 +2,8 @@
 
 raw_conversations → facets → summary_embeddings → base_clusters → cluster_names → hierarchy → privacy_audit
 → published_clusters → explorer, with summary_embeddings → map_projection → published_clusters.
+
+topic_registry (unpartitioned, not in DAILY_ASSETS) reads every day of published_clusters.
 """
 
 from clio_dagster.assets.clusters import base_clusters, cluster_names
@@ -12,6 +14,7 @@ from clio_dagster.assets.hierarchy import hierarchy, privacy_audit
 from clio_dagster.assets.ingest import raw_conversations
 from clio_dagster.assets.projection import map_projection
 from clio_dagster.assets.publish import published_clusters
+from clio_dagster.assets.topics import topic_registry
 
 DAILY_ASSETS = [
     raw_conversations,
@@ -38,4 +41,5 @@ __all__ = [
     "published_clusters",
     "raw_conversations",
     "summary_embeddings",
+    "topic_registry",
 ]

@@ -50,6 +50,10 @@ class PipelineConfig(dg.ConfigurableResource):
     hierarchy_top: int = 10
     min_audit_rating: int = 3
     demo_mode: bool = False
+    topic_match_threshold: float = 0.8
+    topic_window_days: int = 7
+    emerging_min_share: float = 0.02
+    emerging_growth_factor: float = 2.0
 
     def ingest_limits(self) -> IngestLimits:
         return IngestLimits(self.max_message_chars, self.max_conversation_chars)

@@ -39,3 +39,35 @@ CREATE TABLE IF NOT EXISTS partition_summaries (
     llm_backend VARCHAR NOT NULL,
     embedding_model VARCHAR NOT NULL
 );
+-- Stable topics across partitions (asset topic_registry, rebuilt from every published day at once).
+CREATE TABLE IF NOT EXISTS topics (
+    topic_id VARCHAR NOT NULL,
+    level INTEGER NOT NULL,
+    first_seen DATE NOT NULL,
+    last_seen DATE NOT NULL,
+    days_seen INTEGER NOT NULL,
+    latest_name VARCHAR NOT NULL,
+    latest_description VARCHAR NOT NULL,
+    names VARCHAR[] NOT NULL
+);
+CREATE TABLE IF NOT EXISTS topic_days (
+    topic_id VARCHAR NOT NULL,
+    partition_date DATE NOT NULL,
+    cluster_id VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    conversations INTEGER NOT NULL,
+    unique_users INTEGER NOT NULL,
+    share DOUBLE NOT NULL,
+    concerning_mean DOUBLE,
+    similarity DOUBLE,
+    growth DOUBLE
+);
+CREATE TABLE IF NOT EXISTS emerging_topics (
+    partition_date DATE NOT NULL,
+    topic_id VARCHAR NOT NULL,
+    level INTEGER NOT NULL,
+    name VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    share DOUBLE NOT NULL,
+    growth DOUBLE
+);

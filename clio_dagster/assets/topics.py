@@ -1,0 +1,196 @@
+"""topic_registry: stable topics across every published partition, their trends and emerging topics.
+
+Unpartitioned: it reads ALL partitions of published_clusters from the public DB and rebuilds the three
+public topic tables from scratch (core/topics.py processes days in date order), so the result does not
+depend on the order in which partitions were materialised or backfilled. Reads only public data; the
+private DB is opened only for the embedding cache (vectors of public names, keyed by model and text hash).
+"""
+
+
+import time
+from datetime import timedelta
+
+import dagster as dg
+import numpy as np
+import pyarrow as pa
+
+from clio_dagster.assets.embeddings import arrow_to_vectors, vectors_to_arrow
+from clio_dagster.core.hashing import text_hash
+from clio_dagster.core.topics import DayCluster, DayClusters, Registry, match_topics
+from clio_dagster.resources import EmbedderResource, PipelineConfig, WarehouseResource
+from clio_dagster.storage import load_sql, query_arrow, replace_table, transaction
+
+NO_EMERGING_TOPICS = "no_emerging_topics"
+
+# Re-run whenever any day of published_clusters was (re)materialised since topic_registry's last
+# request, once nothing upstream is still running. Unlike AutomationCondition.eager(), it does not wait
+# for every daily partition since the partitions' start date to exist. Needs the default automation
+# condition sensor switched on (Automation tab of the UI).
+TOPIC_AUTOMATION = (
+    dg.AutomationCondition.any_deps_updated().since(
+        dg.AutomationCondition.newly_requested() | dg.AutomationCondition.newly_updated()
+    )
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after_any_published_day")
+
+
+def topic_text(name: str, description: str) -> str:
+    return f"{name}: {description}"
+
+
+def _embed(texts: list[str], embedder: EmbedderResource, warehouse: WarehouseResource) -> tuple[np.ndarray, int]:
+    """Unit vectors of `texts`, from the private embedding cache where present; returns (vectors, encoded)."""
+    model = embedder.get()
+    hashes = [text_hash(t) for t in texts]
+    with warehouse.get().connect("private") as con:
+        con.register("needed_hashes", pa.table({"text_hash": sorted(set(hashes))}))
+        cached = query_arrow(con, load_sql("select_cached_embeddings.sql"), [model.model_name])
+        con.unregister("needed_hashes")
+    cached_hashes = cached.column("text_hash").to_pylist()
+    missing = sorted(set(hashes) - set(cached_hashes))
+    dim = len(cached.column("embedding")[0]) if cached_hashes and not missing else model.dim
+    by_hash = dict(zip(cached_hashes, arrow_to_vectors(cached.column("embedding"), dim)))
+    first_text = dict(zip(hashes, texts))
+    if missing:  # encoded with no DuckDB connection open
+        new_vectors = model.encode([first_text[h] for h in missing])
+        by_hash.update(zip(missing, new_vectors))
+        new_cache = pa.table({"model": [model.model_name] * len(missing), "text_hash": missing,
+                              "embedding": vectors_to_arrow(new_vectors)})
+        with warehouse.get().connect("private") as con, transaction(con):
+            con.register("new_cache", new_cache)
+            con.execute(load_sql("insert_embedding_cache.sql"))
+            con.unregister("new_cache")
+    matrix = np.stack([by_hash[h] for h in hashes]) if hashes else np.zeros((0, dim), np.float32)
+    return matrix, len(missing)
+
+
+def _tables(registry: Registry) -> dict[str, pa.Table]:
+    topics = sorted(registry.topics.values(), key=lambda t: t.topic_id)
+    return {
+        "topics": pa.table({
+            "topic_id": [t.topic_id for t in topics], "level": pa.array([t.level for t in topics], pa.int32()),
+            "first_seen": pa.array([t.first_seen for t in topics], pa.date32()),
+            "last_seen": pa.array([t.last_seen for t in topics], pa.date32()),
+            "days_seen": pa.array([t.days_seen for t in topics], pa.int32()),
+            "latest_name": [t.latest_name for t in topics],
+            "latest_description": [t.latest_description for t in topics],
+            "names": pa.array([t.names for t in topics], pa.list_(pa.string())),
+        }),
+        "topic_days": pa.table({
+            "topic_id": [r.topic_id for r in registry.topic_days],
+            "partition_date": pa.array([r.day for r in registry.topic_days], pa.date32()),
+            "cluster_id": [r.cluster_id for r in registry.topic_days],
+            "name": [r.name for r in registry.topic_days],
+            "conversations": pa.array([r.conversations for r in registry.topic_days], pa.int32()),
+            "unique_users": pa.array([r.users for r in registry.topic_days], pa.int32()),
+            "share": pa.array([r.share for r in registry.topic_days], pa.float64()),
+            "concerning_mean": pa.array([r.concerning_mean for r in registry.topic_days], pa.float64()),
+            "similarity": pa.array([r.similarity for r in registry.topic_days], pa.float64()),
+            "growth": pa.array([r.growth for r in registry.topic_days], pa.float64()),
+        }),
+        "emerging_topics": pa.table({
+            "partition_date": pa.array([e.day for e in registry.emerging], pa.date32()),
+            "topic_id": [e.topic_id for e in registry.emerging],
+            "level": pa.array([e.level for e in registry.emerging], pa.int32()),
+            "name": [e.name for e in registry.emerging], "reason": [e.reason for e in registry.emerging],
+            "share": pa.array([e.share for e in registry.emerging], pa.float64()),
+            "growth": pa.array([e.growth for e in registry.emerging], pa.float64()),
+        }),
+    }
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "/").replace("\n", " ")
+
+
+def _preview(registry: Registry) -> str:
+    if not registry.days:
+        return "No published partitions yet."
+    latest = registry.days[-1]
+    rows = sorted((r for r in registry.topic_days if r.day == latest),
+                  key=lambda r: (-(r.growth or 0.0), -r.share, r.topic_id))[:20]
+    lines = [f"Topics on {latest} by growth (share / trailing mean share):", "",
+             "| topic | level | name | share | growth |", "|---|---:|---|---:|---:|"]
+    levels = {t.topic_id: t.level for t in registry.topics.values()}
+    for r in rows:
+        growth = "new" if r.growth is None else f"{r.growth:.2f}x"
+        lines.append(f"| {r.topic_id} | {levels[r.topic_id]} | {_md(r.name)} | {r.share:.1%} | {growth} |")
+    return "\n".join(lines)
+
+
+@dg.asset(
+    group_name="trends",
+    kinds={"duckdb"},
+    owners=["team:clio"],
+    deps=["published_clusters"],
+    automation_condition=TOPIC_AUTOMATION,
+    check_specs=[
+        dg.AssetCheckSpec(
+            NO_EMERGING_TOPICS, asset="topic_registry",
+            description="Warns when a topic emerged (new with share >= emerging_min_share, or growth > "
+                        "emerging_growth_factor) in the partitions of the trailing window ending at the latest "
+                        "published partition (topic_window_days). Metadata names the topics by public name.",
+        ),
+    ],
+)
+def topic_registry(
+    context: dg.AssetExecutionContext,
+    pipeline: PipelineConfig,
+    embedder: EmbedderResource,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
+    """Stable topic ids across every published partition (one-to-one matching of each day's clusters to the
+    topics so far, per level, on embeddings of their public names), shares and growth per day, and emerging
+    topics. Rebuilt from all partitions each time: the same whatever order days were backfilled in."""
+    started = time.perf_counter()
+    with warehouse.get().connect("public") as con:
+        published = con.execute(
+            "SELECT partition_date, level, cluster_id, name, description, conversations, unique_users, share, "
+            "concerning_mean FROM published_clusters ORDER BY partition_date, level, cluster_id"
+        ).fetchall()
+    vectors, encoded = _embed([topic_text(r[3], r[4]) for r in published], embedder, warehouse)
+    by_day: dict = {}
+    for row, vector in zip(published, vectors):
+        by_day.setdefault(row[0], []).append(DayCluster(row[1], row[2], row[3], row[4], row[5], row[6], row[7],
+                                                        row[8], vector))
+    registry = match_topics(
+        [DayClusters(d, cs) for d, cs in sorted(by_day.items())],
+        threshold=pipeline.topic_match_threshold, window_days=pipeline.topic_window_days,
+        min_share=pipeline.emerging_min_share, growth_factor=pipeline.emerging_growth_factor,
+    )
+    tables = _tables(registry)
+    with warehouse.get().connect("public") as con, transaction(con):
+        for name, table in tables.items():
+            replace_table(con, name, table)
+
+    latest = registry.days[-1] if registry.days else None
+    recent = [e for e in registry.emerging
+              if latest is not None and e.day > latest - timedelta(days=pipeline.topic_window_days)]
+    check = dg.AssetCheckResult(
+        check_name=NO_EMERGING_TOPICS,
+        passed=not recent,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "latest_partition": str(latest) if latest else None,
+            "window_days": pipeline.topic_window_days,
+            "emerging": [f"{e.day} {e.topic_id} {e.name} ({e.reason}, share {e.share:.1%}"
+                         + (f", growth {e.growth:.2f}x)" if e.growth is not None else ")") for e in recent],
+            "emerging_in_latest_partition": sum(1 for e in recent if e.day == latest),
+        },
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(registry.topics),
+            "topics": len(registry.topics),
+            "days": len(registry.days),
+            "topic_days": len(registry.topic_days),
+            "emerging": len(registry.emerging),
+            "emerging_recent": len(recent),
+            "names_encoded": encoded,
+            "names_cached": len({text_hash(topic_text(r[3], r[4])) for r in published}) - encoded,
+            "preview": dg.MetadataValue.md(_preview(registry)),
+            "seconds": round(time.perf_counter() - started, 3),
+        },
+        check_results=[check],
+    )
