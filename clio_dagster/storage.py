@@ -127,6 +127,17 @@ def ensure_embedding_table(con: duckdb.DuckDBPyConnection, dim: int, model: str)
         )
 
 
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: Any) -> int:
+    if len(rows) == 0:
+        return 0
+    con.register("staged_rows", rows)
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM staged_rows")
+    finally:
+        con.unregister("staged_rows")
+    return len(rows)
+
+
 def replace_partition(
     con: duckdb.DuckDBPyConnection, table: str, partition_date: date, rows: Any
 ) -> int:
@@ -134,14 +145,7 @@ def replace_partition(
     if table not in PRIVATE_TABLES | PUBLIC_TABLES:
         raise WarehouseError(f"Unknown table {table!r}.")
     con.execute(f"DELETE FROM {table} WHERE partition_date = ?", [partition_date])
-    if len(rows) == 0:
-        return 0
-    con.register("staged_rows", rows)
-    try:
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM staged_rows")
-    finally:
-        con.unregister("staged_rows")
-    return len(rows)
+    return _insert(con, table, rows)
 
 
 def replace_table(con: duckdb.DuckDBPyConnection, table: str, rows: Any) -> int:
@@ -149,14 +153,7 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, rows: Any) -> int:
     if table not in TOPIC_TABLES:
         raise WarehouseError(f"Unknown table {table!r}.")
     con.execute(f"DELETE FROM {table}")
-    if len(rows) == 0:
-        return 0
-    con.register("staged_rows", rows)
-    try:
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM staged_rows")
-    finally:
-        con.unregister("staged_rows")
-    return len(rows)
+    return _insert(con, table, rows)
 
 
 def query_arrow(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None):
