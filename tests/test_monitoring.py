@@ -236,3 +236,31 @@ def test_concurrent_cli_runs_on_one_home_serialise_on_the_lock(tmp_path):
     assert raw == {d: len(records) for d, records in data.items()}
     summaries = dict(_rows(settings, "SELECT partition_date, conversations FROM partition_summaries ORDER BY 1"))
     assert summaries == {d: len(records) for d, records in data.items()}
+
+
+@pytest.mark.slow
+def test_topic_tables_and_metadata_hold_no_private_text_or_ids(in_order):
+    from tests.test_pipeline import _leaks
+
+    settings, result = in_order
+    warehouse = build_resources(settings)["warehouse"].get()
+    with warehouse.connect("private") as con:
+        identifiers = {r[0] for r in con.execute(
+            "SELECT conversation_id FROM raw_conversations UNION SELECT user_hash FROM raw_conversations ORDER BY 1"
+        ).fetchall()}
+        texts = [r[0] for r in con.execute(
+            "SELECT m.text FROM (SELECT unnest(messages) AS m FROM raw_conversations) ORDER BY 1").fetchall()]
+    with open(sample_path(), "rb") as fh:
+        identifiers |= {json.loads(line)["user_id"] for line in gzip.decompress(fh.read()).decode().splitlines()}
+    dump = "\n".join(" ".join(str(v) for v in row) for table in ("topics", "topic_days", "emerging_topics")
+                     for row in _rows(settings, f"SELECT * FROM {table} ORDER BY ALL"))
+    for materialization in result.get_asset_materialization_events():
+        meta = materialization.step_materialization_data.materialization.metadata
+        dump += "\n" + "\n".join(f"{k} {v.value}" for k, v in meta.items())
+    for check in result.get_asset_check_evaluations():
+        dump += "\n" + "\n".join(f"{k} {v.value}" for k, v in check.metadata.items())
+    assert dump.strip()
+    assert _leaks(dump, identifiers, []) == []
+    import re
+
+    assert _leaks(" ".join(re.findall(r"\w+", dump)), set(), texts) == []

@@ -70,3 +70,14 @@ def test_proper_nouns_never_become_terms_even_when_many_users_share_them():
     names = name_clusters(labels, texts + other, [f"u{i}" for i in range(26)], min_unique_users=3)
     assert "natasja" not in names[0].name.lower() and "kowalczyk" not in names[0].description.lower()
     assert "reference letter" in names[0].terms or "reference" in names[0].name
+
+
+def test_per_cluster_exclusions_regenerate_names_in_one_pass():
+    labels = [0] * 6 + [1] * 6 + [2] * 6
+    texts = ["bake sourdough bread loaf"] * 6 + ["tune guitar strings"] * 6 + ["repot orchid plant"] * 6
+    users = [f"u{i}" for i in range(18)]
+    plain = {n.cluster_id: n for n in name_clusters(labels, texts, users, min_unique_users=3)}
+    again = {n.cluster_id: n for n in name_clusters(labels, texts, users, min_unique_users=3,
+                                                    excluded_by_cluster={0: frozenset({"sourdough"})})}
+    assert "sourdough" in plain[0].name and "sourdough" not in again[0].name + again[0].description
+    assert again[1] == plain[1] and again[2] == plain[2]  # other clusters unchanged

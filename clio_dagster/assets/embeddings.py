@@ -2,6 +2,7 @@
 
 
 import time
+from dataclasses import dataclass
 
 import dagster as dg
 import numpy as np
@@ -26,6 +27,45 @@ def arrow_to_vectors(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray
     return column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(len(column), dim)
 
 
+@dataclass(frozen=True)
+class CachedEmbedding:
+    matrix: np.ndarray  # one row per input text, in input order
+    hashes: list[str]
+    dim: int
+    encoded: int  # distinct texts encoded now
+    cache_hits: int  # distinct texts found in the cache
+    encode_seconds: float
+
+
+def embed_with_cache(texts: list[str], embedder: EmbedderResource, warehouse: WarehouseResource) -> CachedEmbedding:
+    """Vectors of `texts` from the private embedding cache, encoding only what this model has not embedded
+    before (with no DuckDB connection open) and caching it. The model is not even loaded when all is cached."""
+    model = embedder.get()
+    hashes = [text_hash(t) for t in texts]
+    with warehouse.get().connect("private") as con:
+        con.register("needed_hashes", pa.table({"text_hash": sorted(set(hashes))}))
+        cached = query_arrow(con, load_sql("select_cached_embeddings.sql"), [model.model_name])
+        con.unregister("needed_hashes")
+    cached_hashes = cached.column("text_hash").to_pylist()
+    missing = sorted(set(hashes) - set(cached_hashes))
+    dim = len(cached.column("embedding")[0]) if cached_hashes and not missing else model.dim
+    by_hash = dict(zip(cached_hashes, arrow_to_vectors(cached.column("embedding"), dim)))
+    first_text = dict(zip(hashes, texts))
+    encode_started = time.perf_counter()
+    if missing:
+        new_vectors = model.encode([first_text[h] for h in missing])
+        by_hash.update(zip(missing, new_vectors))
+        new_cache = pa.table({"model": [model.model_name] * len(missing), "text_hash": missing,
+                              "embedding": vectors_to_arrow(new_vectors)})
+        with warehouse.get().connect("private") as con, transaction(con):
+            con.register("new_cache", new_cache)
+            con.execute(load_sql("insert_embedding_cache.sql"))
+            con.unregister("new_cache")
+    encode_seconds = time.perf_counter() - encode_started
+    matrix = np.stack([by_hash[h] for h in hashes]) if hashes else np.zeros((0, dim), np.float32)
+    return CachedEmbedding(matrix, hashes, dim, len(missing), len(cached_hashes), encode_seconds)
+
+
 @dg.asset(
     partitions_def=daily_partitions,
     group_name="clustering",
@@ -39,63 +79,32 @@ def summary_embeddings(
     """One vector per request summary (FLOAT[dim]); a summary already embedded by this model is not encoded again."""
     started = time.perf_counter()
     day = partition_date(context)
-    model = embedder.get()
     with warehouse.get().connect("private") as con:
         rows = query_arrow(con, load_sql("select_facet_summaries.sql"), [day])
-        conversation_ids = rows.column("conversation_id").to_pylist()
-        texts = rows.column("request").to_pylist()
-        hashes = [text_hash(t) for t in texts]
-        needed = pa.table({"text_hash": sorted(set(hashes))})
-        con.register("needed_hashes", needed)
-        cached = query_arrow(con, load_sql("select_cached_embeddings.sql"), [model.model_name])
-        con.unregister("needed_hashes")
-
-    # Encoding happens with no DuckDB connection open (other runs may write meanwhile).
-    encode_started = time.perf_counter()
-    cached_hashes = cached.column("text_hash").to_pylist()
-    missing_hashes = sorted(set(hashes) - set(cached_hashes))
-    # Loading the model costs seconds: skip it when every summary is cached.
-    dim = len(cached.column("embedding")[0]) if cached_hashes and not missing_hashes else model.dim
-    by_hash = dict(zip(cached_hashes, arrow_to_vectors(cached.column("embedding"), dim)))
-    first_text = dict(zip(hashes, texts))
-    new_vectors = model.encode([first_text[h] for h in missing_hashes])
-    by_hash.update(zip(missing_hashes, new_vectors))
-    encode_seconds = time.perf_counter() - encode_started
-
-    matrix = np.stack([by_hash[h] for h in hashes]) if hashes else np.zeros((0, dim), np.float32)
+    result = embed_with_cache(rows.column("request").to_pylist(), embedder, warehouse)
     table = pa.table(
         {
-            "partition_date": pa.array([day] * len(hashes), pa.date32()),
-            "conversation_id": conversation_ids,
-            "model": [model.model_name] * len(hashes),
-            "text_hash": hashes,
-            "embedding": vectors_to_arrow(matrix),
-        }
-    )
-    new_cache = pa.table(
-        {
-            "model": [model.model_name] * len(missing_hashes),
-            "text_hash": missing_hashes,
-            "embedding": vectors_to_arrow(new_vectors if len(missing_hashes) else np.zeros((0, dim), np.float32)),
+            "partition_date": pa.array([day] * len(result.hashes), pa.date32()),
+            "conversation_id": rows.column("conversation_id").to_pylist(),
+            "model": [embedder.model] * len(result.hashes),
+            "text_hash": result.hashes,
+            "embedding": vectors_to_arrow(result.matrix),
         }
     )
     with warehouse.get().connect("private") as con, transaction(con):
-        ensure_embedding_table(con, dim, model.model_name)
+        ensure_embedding_table(con, result.dim, embedder.model)
         written = replace_partition(con, "summary_embeddings", day, table)
-        if len(missing_hashes):
-            con.register("new_cache", new_cache)
-            con.execute(load_sql("insert_embedding_cache.sql"))
-            con.unregister("new_cache")
 
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": written,
-            "model": model.model_name,
-            "dim": dim,
-            "cache_hits": len(by_hash) - len(missing_hashes),
-            "encoded": len(missing_hashes),
-            "encode_seconds": round(encode_seconds, 3),
-            "texts_per_second": round(len(missing_hashes) / encode_seconds, 1) if missing_hashes and encode_seconds else None,
+            "model": embedder.model,
+            "dim": result.dim,
+            "cache_hits": result.cache_hits,
+            "encoded": result.encoded,
+            "encode_seconds": round(result.encode_seconds, 3),
+            "texts_per_second": round(result.encoded / result.encode_seconds, 1)
+            if result.encoded and result.encode_seconds else None,
             "seconds": round(time.perf_counter() - started, 3),
         }
     )

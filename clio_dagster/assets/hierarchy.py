@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 import dagster as dg
 import pyarrow as pa
 
+from clio_dagster.assets.embeddings import embed_with_cache
 from clio_dagster.core.audit import OfflineAuditor, rare_terms_of
 from clio_dagster.core.hierarchy import Hierarchy, Node, OfflineParentBuilder, build_hierarchy
 from clio_dagster.core.naming import name_clusters
@@ -59,9 +60,10 @@ def hierarchy(
     ]
     backend = llm.get(llm_store(context, warehouse))
     builder = OfflineParentBuilder() if backend.heuristic else LLMParentBuilder(backend)
-    tree = build_hierarchy(
-        base, embedder.get().encode, builder, pipeline.hierarchy_levels, pipeline.hierarchy_top, pipeline.seed
-    )
+    def embed(texts: list[str]):
+        return embed_with_cache(texts, embedder, warehouse).matrix
+
+    tree = build_hierarchy(base, embed, builder, pipeline.hierarchy_levels, pipeline.hierarchy_top, pipeline.seed)
     method = {0: backend.naming_method, **tree.methods}
     table = pa.table(
         {
@@ -244,15 +246,21 @@ def _regenerate(backend, auditor, nodes, failing, first, membership, summaries, 
     else:
         labels = [cluster_id for cluster_id, _, _, _ in membership]
         all_nodes = {n["node_id"]: n for n in nodes}
+        flagged_of = {i: frozenset(auditor.offline.flagged_terms(nodes[i]["name"], nodes[i]["description"]))
+                      for i in failing}
+        base_failing = {int(nodes[i]["node_id"][1:]): i for i in failing if nodes[i]["level"] == 0}
+        if base_failing:
+            # One naming pass for every failing base cluster, each without its own flagged terms.
+            renamed = name_clusters(labels, summaries, user_of, pipeline.min_unique_users,
+                                    excluded_by_cluster={c: flagged_of[i] for c, i in base_failing.items()})
+            for named in renamed:
+                if named.cluster_id in base_failing:
+                    regenerated[base_failing[named.cluster_id]] = (named.name, named.description)
         for i in failing:
             node = nodes[i]
-            flagged = frozenset(auditor.offline.flagged_terms(node["name"], node["description"]))
+            flagged = flagged_of[i]
             if node["level"] == 0:
-                cluster_id = int(node["node_id"][1:])
-                renamed = {c.cluster_id: c for c in name_clusters(labels, summaries, user_of, pipeline.min_unique_users,
-                                                                  excluded_terms=flagged)}
-                if cluster_id in renamed:
-                    regenerated[i] = (renamed[cluster_id].name, renamed[cluster_id].description)
+                continue
             else:
                 children = [Node(n["node_id"], n["level"], n["name"], n["description"], n["conversations"],
                                  tuple(n["terms"])) for n in nodes if n["parent_id"] == node["node_id"]]

@@ -14,11 +14,11 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
-from clio_dagster.assets.embeddings import arrow_to_vectors, vectors_to_arrow
+from clio_dagster.assets.embeddings import embed_with_cache
 from clio_dagster.core.hashing import text_hash
 from clio_dagster.core.topics import DayCluster, DayClusters, Registry, match_topics
 from clio_dagster.resources import EmbedderResource, PipelineConfig, WarehouseResource
-from clio_dagster.storage import load_sql, query_arrow, replace_table, transaction
+from clio_dagster.storage import replace_table, transaction
 
 NO_EMERGING_TOPICS = "no_emerging_topics"
 
@@ -39,30 +39,9 @@ def topic_text(name: str, description: str) -> str:
     return f"{name}: {description}"
 
 
-def _embed(texts: list[str], embedder: EmbedderResource, warehouse: WarehouseResource) -> tuple[np.ndarray, int]:
-    """Unit vectors of `texts`, from the private embedding cache where present; returns (vectors, encoded)."""
-    model = embedder.get()
-    hashes = [text_hash(t) for t in texts]
-    with warehouse.get().connect("private") as con:
-        con.register("needed_hashes", pa.table({"text_hash": sorted(set(hashes))}))
-        cached = query_arrow(con, load_sql("select_cached_embeddings.sql"), [model.model_name])
-        con.unregister("needed_hashes")
-    cached_hashes = cached.column("text_hash").to_pylist()
-    missing = sorted(set(hashes) - set(cached_hashes))
-    dim = len(cached.column("embedding")[0]) if cached_hashes and not missing else model.dim
-    by_hash = dict(zip(cached_hashes, arrow_to_vectors(cached.column("embedding"), dim)))
-    first_text = dict(zip(hashes, texts))
-    if missing:  # encoded with no DuckDB connection open
-        new_vectors = model.encode([first_text[h] for h in missing])
-        by_hash.update(zip(missing, new_vectors))
-        new_cache = pa.table({"model": [model.model_name] * len(missing), "text_hash": missing,
-                              "embedding": vectors_to_arrow(new_vectors)})
-        with warehouse.get().connect("private") as con, transaction(con):
-            con.register("new_cache", new_cache)
-            con.execute(load_sql("insert_embedding_cache.sql"))
-            con.unregister("new_cache")
-    matrix = np.stack([by_hash[h] for h in hashes]) if hashes else np.zeros((0, dim), np.float32)
-    return matrix, len(missing)
+def _embed_topics(texts: list[str], embedder: EmbedderResource, warehouse: WarehouseResource) -> tuple[np.ndarray, int]:
+    result = embed_with_cache(texts, embedder, warehouse)
+    return result.matrix, result.encoded
 
 
 def _tables(registry: Registry) -> dict[str, pa.Table]:
@@ -149,7 +128,7 @@ def topic_registry(
             "SELECT partition_date, level, cluster_id, name, description, conversations, unique_users, share, "
             "concerning_mean FROM published_clusters ORDER BY partition_date, level, cluster_id"
         ).fetchall()
-    vectors, encoded = _embed([topic_text(r[3], r[4]) for r in published], embedder, warehouse)
+    vectors, encoded = _embed_topics([topic_text(r[3], r[4]) for r in published], embedder, warehouse)
     by_day: dict = {}
     for row, vector in zip(published, vectors):
         by_day.setdefault(row[0], []).append(DayCluster(row[1], row[2], row[3], row[4], row[5], row[6], row[7],

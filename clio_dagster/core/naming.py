@@ -120,10 +120,11 @@ def name_clusters(
     n_name_terms: int = 3,
     n_description_terms: int = 8,
     excluded_terms: frozenset[str] = frozenset(),
+    excluded_by_cluster: dict[int, frozenset[str]] | None = None,
 ) -> list[ClusterName]:
     """One heuristic name and description per cluster label, deterministic for the same input.
-    `excluded_terms` (and bigrams containing them) are never used: how a name the auditor rejected is
-    regenerated."""
+    `excluded_terms` (and bigrams containing them) are never used, nor `excluded_by_cluster[label]` in that
+    cluster: how names the auditor rejected are regenerated."""
     if not (len(labels) == len(summaries) == len(user_keys)):
         raise ValueError("labels, summaries and user_keys must have the same length")
     tokenised = [terms_of(summary) for summary in summaries]
@@ -152,12 +153,13 @@ def name_clusters(
         size = sum(counts.values()) or 1
         cluster_users = len(set().union(*term_users[label].values())) if term_users[label] else 0
         support = max(2, math.ceil(min_cluster_support * cluster_users))
+        excluded = excluded_terms | (excluded_by_cluster or {}).get(label, frozenset())
         eligible = [
             t
             for t, users in term_users[label].items()
             if len(users) >= support
             and len(partition_users[t]) >= min_unique_users
-            and not (t in excluded_terms or any(part in excluded_terms for part in t.split(" ")))
+            and not (t in excluded or any(part in excluded for part in t.split(" ")))
             and (counts[t] / size) / (total_frequency[t] / all_tokens) >= min_lift
         ]
         scored = sorted(
