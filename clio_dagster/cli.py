@@ -358,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0: any free port)")
     explore.add_argument("--rebuild", action="store_true", help="rebuild every partition's page, not only missing ones")
     explore.set_defaults(func=_cmd_explore)
+
+    from clio_dagster.evaluation.commands import register as register_evaluations
+
+    register_evaluations(sub)
     return parser
 
 
