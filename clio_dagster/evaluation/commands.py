@@ -1,17 +1,18 @@
-"""`clio eval <name>`: one subcommand per evaluation module, each exposing `register(subparsers)`."""
+"""`clio eval <name>`: every module of this package that defines `register(subparsers)` adds one subcommand."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 
-# Each module defines `register(subparsers)`, adding its parser with `set_defaults(func=...)`.
-EVALUATIONS = ("reconstruct", "privacy", "stability", "peers")
+import clio_dagster.evaluation as package
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("eval", help="evaluations: reconstruction, privacy leakage, stability, peer comparison")
     evals = parser.add_subparsers(dest="evaluation", required=True)
-    for name in EVALUATIONS:
-        module = importlib.import_module(f"clio_dagster.evaluation.{name}")
-        module.register(evals)
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        if hasattr(module, "register") and module is not importlib.import_module(__name__):
+            module.register(evals)
