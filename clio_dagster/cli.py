@@ -30,8 +30,15 @@ def _instance():
     return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
 
 
-def run_partitions(settings: ClioSettings, days: list[date], out=None) -> bool:
-    """Materialise every daily asset for each day, in order, in this process."""
+def _published_line(result) -> str:
+    published = result.asset_materializations_for_node("published_clusters")
+    rows = published[0].metadata["dagster/row_count"].value if published else 0
+    return f"{rows} clusters published"
+
+
+def run_partitions(settings: ClioSettings, days: list[date], out=None, assets=None, describe=_published_line) -> bool:
+    """Materialise every daily asset (or `assets`) for each day, in order, in this process; `describe` turns a
+    successful run into the rest of its line."""
     out = out or sys.stdout
     import dagster as dg
 
@@ -43,7 +50,7 @@ def run_partitions(settings: ClioSettings, days: list[date], out=None) -> bool:
     ok = True
     for day in days:
         result = dg.materialize(
-            DAILY_ASSETS,
+            DAILY_ASSETS if assets is None else assets,
             partition_key=day.isoformat(),
             resources=resources,
             instance=instance,
@@ -51,9 +58,7 @@ def run_partitions(settings: ClioSettings, days: list[date], out=None) -> bool:
             run_config=QUIET_RUN_CONFIG,
         )
         if result.success:
-            published = result.asset_materializations_for_node("published_clusters")
-            rows = published[0].metadata["dagster/row_count"].value if published else 0
-            print(f"{day}: ok, {rows} clusters published", file=out)
+            print(f"{day}: ok, {describe(result)}", file=out)
         else:
             ok = False
             for event in result.all_events:
@@ -108,53 +113,34 @@ def show(settings: ClioSettings, day: date | None, out=None) -> int:
 
 def _period(text: str) -> tuple[date, date]:
     """`YYYY-MM-DD..YYYY-MM-DD` (inclusive) for argparse."""
+    from clio_dagster.explorer.compare import parse_period
+
     try:
-        start, end = (date.fromisoformat(p) for p in text.split(".."))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a period YYYY-MM-DD..YYYY-MM-DD") from None
-    if end < start:
-        raise argparse.ArgumentTypeError(f"{text!r} ends before it starts")
-    return start, end
+        return parse_period(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def compare_report(settings: ClioSettings, before: tuple[date, date], after: tuple[date, date],
-                   factor: float = 1.5) -> str:
-    """Markdown: topics that appear, vanish, grow or shrink between two periods (public topic tables only)."""
-    import duckdb
+def run_compare(settings: ClioSettings, before: tuple[date, date], after: tuple[date, date], factor: float,
+                out=None) -> bool:
+    """Materialise topic_changes for two windows in this process and print its Markdown report."""
+    out = out or sys.stdout
+    import dagster as dg
 
-    from clio_dagster.core.topics import compare_periods
+    from clio_dagster.assets import topic_changes
+    from clio_dagster.resources import build_resources
 
-    con = duckdb.connect(str(settings.public_db), read_only=True)
-    try:
-        has_topics = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'topic_days'").fetchone()[0]
-        rows = con.execute(
-            "SELECT d.topic_id, t.level, t.latest_name, d.partition_date, d.share FROM topic_days AS d "
-            "JOIN topics AS t USING (topic_id) ORDER BY d.topic_id, d.partition_date"
-        ).fetchall() if has_topics else []
-    finally:
-        con.close()
-    changes = compare_periods(rows, before, after, factor)
-    days_b = sorted({r[3] for r in rows if before[0] <= r[3] <= before[1]})
-    days_a = sorted({r[3] for r in rows if after[0] <= r[3] <= after[1]})
-    lines = [f"# Topics: {before[0]}..{before[1]} vs {after[0]}..{after[1]}", "",
-             f"Partitions with data: {len(days_b)} before, {len(days_a)} after. Mean daily share per period "
-             f"(0 on days a topic is absent); grows/shrinks: ratio beyond {factor:g}x.", ""]
-    if not days_b or not days_a:
-        lines += ["No topic data in one of the periods: materialise the days and `topic_registry` "
-                  "(`clio run`, then `clio topics`) first.", ""]
-    titles = {"appears": "Appear (only after)", "vanishes": "Vanish (only before)", "grows": "Grow", "shrinks": "Shrink"}
-    for kind, title in titles.items():
-        picked = [c for c in changes if c.kind == kind]
-        lines += [f"## {title} ({len(picked)})", ""]
-        if picked:
-            lines += ["| topic | level | name | share before | share after | ratio |", "|---|---:|---|---:|---:|---:|"]
-            for c in picked:
-                ratio = f"{c.share_after / c.share_before:.2f}x" if c.share_before and c.share_after else "-"
-                name = c.name.replace("|", "/")
-                lines.append(f"| {c.topic_id} | {c.level} | {name} | {c.share_before:.1%} | {c.share_after:.1%} | {ratio} |")
-            lines.append("")
-    return "\n".join(lines)
+    windows = {"before": f"{before[0]}..{before[1]}", "after": f"{after[0]}..{after[1]}", "factor": factor}
+    result = dg.materialize([topic_changes], resources=build_resources(settings), instance=_instance(),
+                            raise_on_error=False,
+                            run_config={**QUIET_RUN_CONFIG, "ops": {"topic_changes": {"config": windows}}})
+    if not result.success:
+        print("topic_changes: FAILED", file=out)
+        return False
+    meta = result.asset_materializations_for_node("topic_changes")[0].metadata
+    print(meta["report"].value, file=out)
+    print(f"\nWritten to {meta['markdown'].value} and {meta['page'].value} (linked from the explorer index)", file=out)
+    return True
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -162,14 +148,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if not settings.public_db.exists():
         print(f"No public DB at {settings.public_db} yet: run `clio demo` or `clio run` first.")
         return 1
-    report = compare_report(settings, args.before, args.after, args.factor)
-    (b0, b1), (a0, a1) = args.before, args.after
-    path = settings.explorer_dir / f"compare_{b0}_{b1}__{a0}_{a1}.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(report + "\n", encoding="utf-8")
-    print(report)
-    print(f"\nWritten to {path}")
-    return 0
+    return 0 if run_compare(settings, args.before, args.after, args.factor) else 1
 
 
 def run_topics(settings: ClioSettings, out=None) -> bool:
@@ -207,14 +186,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"Staged the bundled sample ({sum(staged.values())} conversations) into {settings.landing_dir}")
     print(f"LLM backend: {settings.backend}" + (" (heuristic, no network)" if settings.backend == "offline" else ""))
     days = sorted(date.fromisoformat(d) for d in staged)
-    ok = run_partitions(settings, days)
+    ok = run_partitions(settings, days) and run_topics(settings)
     show(settings, None)
     print(f"\nPublic DB: {settings.public_db}\nPrivate DB: {settings.private_db} (owner-only; never share it)")
     return 0 if ok else 1
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    from clio_dagster.cli_safety import targeted_settings
+
+    settings = targeted_settings(args)
+    if settings.namespace:
+        print(f"Namespace {settings.namespace}: results in {settings.output_dir}")
     return 0 if run_partitions(settings, _dates(args.start, args.end)) else 1
 
 
@@ -282,7 +265,9 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    return show(load_settings(), args.date)
+    from clio_dagster.cli_safety import targeted_settings
+
+    return show(targeted_settings(args), args.date)
 
 
 def _cmd_explore(args: argparse.Namespace) -> int:
@@ -290,14 +275,17 @@ def _cmd_explore(args: argparse.Namespace) -> int:
 
     from clio_dagster.explorer.serve import build_missing, make_server
 
-    settings = load_settings()
+    from clio_dagster.cli_safety import targeted_settings
+
+    settings = targeted_settings(args)
     if not settings.public_db.exists():
         print(f"No public DB at {settings.public_db} yet: run `clio demo` or `clio run` first.")
         return 1
     try:
         # The same lock the pipeline's writers take: never read the public DB while a run writes it.
         with FileLock(f"{settings.public_db}.lock", timeout=settings.lock_timeout_s):
-            written = build_missing(settings.public_db, settings.explorer_dir, rebuild=args.rebuild)
+            written = build_missing(settings.public_db, settings.explorer_dir, rebuild=args.rebuild,
+                                    concern_floor=settings.concern_floor)
     except Timeout:
         raise SettingsError(f"{settings.public_db} stayed locked by a running pipeline for "
                             f"{settings.lock_timeout_s:.0f}s; try again when it has finished.") from None
@@ -328,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="materialise every daily asset for a date range (inclusive), in order")
     run.add_argument("--start", type=date.fromisoformat, required=True)
     run.add_argument("--end", type=date.fromisoformat, required=True)
+    from clio_dagster.cli_safety import add_target_arguments, register as register_safety
+
+    add_target_arguments(run)
     run.set_defaults(func=_cmd_run)
 
     ingest = sub.add_parser("ingest", help="copy a .jsonl/.json/.parquet file into the landing folder of a day")
@@ -343,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     show_cmd = sub.add_parser("show", help="print the published clusters from the public DB")
     show_cmd.add_argument("--date", type=date.fromisoformat)
+    add_target_arguments(show_cmd, screener=False)
     show_cmd.set_defaults(func=_cmd_show)
 
     compare = sub.add_parser("compare", help="topics that appear, vanish, grow or shrink between two periods")
@@ -357,7 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     explore = sub.add_parser("explore", help="build missing explorer pages from the public DB and serve them on 127.0.0.1")
     explore.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0: any free port)")
     explore.add_argument("--rebuild", action="store_true", help="rebuild every partition's page, not only missing ones")
+    add_target_arguments(explore, screener=False)
     explore.set_defaults(func=_cmd_explore)
+    register_safety(sub)
 
     from clio_dagster.evaluation.commands import register as register_evaluations
 

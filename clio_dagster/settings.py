@@ -13,7 +13,8 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from clio_dagster.core.concern import DEFAULT_CONCERN_FLOOR
 from clio_dagster.core.embedding import BUNDLED_EMBEDDING_MODEL
 from pydantic_settings import (
     BaseSettings,
@@ -56,8 +57,8 @@ class ClioSettings(BaseSettings):
     target_cluster_size: int = Field(default=50, ge=2)
     k_min: int = Field(default=2, ge=1)
     k_max: int = Field(default=5000, ge=1)
-    # MiniBatchKMeans above this many points (full k-means below).
-    minibatch_threshold: int = Field(default=200_000, ge=1)
+    # Above this many points k-means is seeded from a 20k sample, one run (below: all points, best of 3).
+    minibatch_threshold: int = Field(default=20_000, ge=1)
     seed: int = 0
 
     # Hierarchy (Clio §G.7): levels including the base, and the size aimed at for the top level.
@@ -118,6 +119,24 @@ class ClioSettings(BaseSettings):
     emerging_min_share: float = Field(default=0.02, ge=0, le=1)
     emerging_growth_factor: float = Field(default=2.0, gt=1)
 
+    # Trust and safety (Clio §4; clio_dagster/assets/safety.py). A targeted run writes its DBs and explorer
+    # under home/namespaces/<namespace>/ (landing/ stays shared), leaving the default results untouched.
+    namespace: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
+    # "Concerning clusters": published clusters whose mean concern (1-5) is at least this.
+    concern_floor: float = Field(default=DEFAULT_CONCERN_FLOOR, ge=1, le=5)
+    # Metadata field (dots for nesting) carrying an external safety classifier's flag (bool) or score (0-1).
+    classifier_field: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
+    classifier_flag_threshold: float = Field(default=0.5, ge=0, le=1)
+    # Safety mode (thresholds and auditor off, private DB only) also needs CLIO_SAFETY_OPERATOR in the
+    # environment of the run: see clio_dagster/core/safety_mode.py.
+    safety_mode: bool = False
+    # Coordinated-use signals (safety mode): near-duplicate requests (cosine >= similarity) from at least
+    # min_accounts accounts; clusters of >= min_cluster_size conversations with accounts/conversations <= ratio.
+    coordination_similarity: float = Field(default=0.95, gt=0, le=1)
+    coordination_min_accounts: int = Field(default=10, ge=2)
+    coordination_min_cluster_size: int = Field(default=20, ge=2)
+    coordination_accounts_ratio: float = Field(default=0.2, gt=0, le=1)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -160,16 +179,21 @@ class ClioSettings(BaseSettings):
         return self.home / "landing"
 
     @property
+    def output_dir(self) -> Path:
+        """Where this run's DBs and explorer live: home, or home/namespaces/<namespace> for a targeted run."""
+        return self.home / "namespaces" / self.namespace if self.namespace else self.home
+
+    @property
     def private_db(self) -> Path:
-        return self.home / "private.duckdb"
+        return self.output_dir / "private.duckdb"
 
     @property
     def public_db(self) -> Path:
-        return self.home / "public.duckdb"
+        return self.output_dir / "public.duckdb"
 
     @property
     def explorer_dir(self) -> Path:
-        return self.home / "explorer"
+        return self.output_dir / "explorer"
 
     def user_id_secret(self) -> bytes:
         """The HMAC key for user ids; a clear error when it is missing outside demo mode."""
@@ -189,5 +213,10 @@ def load_settings(**overrides: object) -> ClioSettings:
         return ClioSettings(**overrides)  # type: ignore[arg-type]
     except SettingsError:
         raise
-    except ValueError as exc:  # pydantic's ValidationError names the field and the rule
-        raise SettingsError(f"Invalid clio configuration: {exc}") from exc
+    except ValidationError as exc:
+        # Field and rule only, never the input: a value can be a secret (say, under a misspelled key).
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
+                             for e in exc.errors(include_input=False, include_url=False))
+        raise SettingsError(f"Invalid clio configuration: {problems}") from None
+    except ValueError as exc:  # e.g. a TOML syntax error, which gives a position, not the text
+        raise SettingsError(f"Invalid clio configuration: {exc}") from None

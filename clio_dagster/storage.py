@@ -34,12 +34,19 @@ PRIVATE_TABLES = frozenset(
         "hierarchy_nodes",
         "cluster_audit",
         "map_points",
+        # safety mode only (clio_dagster/sql/safety_schema.sql)
+        "safety_clusters",
+        "coordinated_clusters",
+        "coordinated_groups",
     }
 )
-PUBLIC_TABLES = frozenset({"published_clusters", "cluster_facets", "partition_summaries"})
+PUBLIC_TABLES = frozenset({"published_clusters", "cluster_facets", "partition_summaries", "cluster_classifier",
+                           "classifier_summary"})
 # Rebuilt whole by topic_registry (not per partition): see `replace_table`.
 TOPIC_TABLES = frozenset({"topics", "topic_days", "emerging_topics"})
-PUBLIC_VIEWS = frozenset({"topic_trends"})
+# One block of rows per comparison of two date windows (asset topic_changes): see `replace_comparison`.
+COMPARISON_TABLES = frozenset({"topic_comparisons", "topic_changes"})
+PUBLIC_VIEWS = frozenset({"topic_trends", "cluster_concern"})
 
 
 class WarehouseError(RuntimeError):
@@ -87,15 +94,16 @@ class Warehouse:
                 f"Waited {self.lock_timeout_s:.0f}s for another clio run to release {path}; "
                 "raise CLIO_LOCK_TIMEOUT_S or limit concurrent runs."
             ) from exc
+        # DuckDB creates its write-ahead log (`<file>.wal`, which holds rows not yet checkpointed and
+        # survives a killed process) and spill files lazily, with the process umask: keep the private
+        # DB's owner-only for the whole connection, not only while the file itself is created.
+        old_umask = os.umask(0o077) if database == "private" else None
         try:
             created = not path.exists()
-            old_umask = os.umask(0o077)
             try:
                 con = duckdb.connect(str(path))
             except duckdb.Error as exc:
                 raise _explain_duckdb_error(path, exc) from None
-            finally:
-                os.umask(old_umask)
             if created and database == "private":
                 os.chmod(path, 0o600)
             try:
@@ -108,6 +116,8 @@ class Warehouse:
             finally:
                 con.close()
         finally:
+            if old_umask is not None:
+                os.umask(old_umask)
             lock.release()
 
 
@@ -153,6 +163,14 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, rows: Any) -> int:
     if table not in TOPIC_TABLES:
         raise WarehouseError(f"Unknown table {table!r}.")
     con.execute(f"DELETE FROM {table}")
+    return _insert(con, table, rows)
+
+
+def replace_comparison(con: duckdb.DuckDBPyConnection, table: str, comparison: str, rows: Any) -> int:
+    """Replace the rows of one comparison (`comparison` column) in a comparison table with `rows`."""
+    if table not in COMPARISON_TABLES:
+        raise WarehouseError(f"Unknown table {table!r}.")
+    con.execute(f"DELETE FROM {table} WHERE comparison = ?", [comparison])
     return _insert(con, table, rows)
 
 

@@ -142,7 +142,7 @@ def test_transient_faults_are_survived_with_identical_output(store, tmp_path):
     assert backend.ledger.failures == 0
 
 
-def test_invalid_output_is_retried_once_with_the_error_then_recorded(fake):
+def test_invalid_output_is_retried_with_the_error_then_recorded(fake):
     fake.faults = FaultPlan(script=["invalid_schema", "ok"])
     backend = ClaudeBackend(settings_for(fake, max_concurrency=1))
     (result,) = backend.extract_facets(CONVERSATIONS[:1])
@@ -152,9 +152,9 @@ def test_invalid_output_is_retried_once_with_the_error_then_recorded(fake):
     feedback = second[2]["content"][0]
     assert feedback["type"] == "tool_result" and feedback["is_error"] and "request" in feedback["content"]
 
-    # One slot, FIFO: c01 gets invalid_json, c02 is answered, c01's retry gets no tool call.
+    # One slot, FIFO, one repair allowed: c01 gets invalid_json, c02 is answered, c01's retry gets no tool call.
     fake.faults = FaultPlan(script=["invalid_json", "ok", "no_tool"])
-    results = ClaudeBackend(settings_for(fake, max_concurrency=1)).extract_facets(CONVERSATIONS[1:3])
+    results = ClaudeBackend(settings_for(fake, max_concurrency=1, max_repairs=1)).extract_facets(CONVERSATIONS[1:3])
     failures = [r for r in results if isinstance(r, TaskFailure)]
     assert len(failures) == 1 and failures[0].reason == "invalid_output" and failures[0].item_id == "c01"
     assert not isinstance(results[1], TaskFailure)  # the run went on

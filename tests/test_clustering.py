@@ -61,3 +61,29 @@ def test_minibatch_path_used_above_threshold_is_seeded_too():
 def test_kmeans_rejects_empty_input():
     with pytest.raises(ValueError, match="cannot cluster 0 points"):
         kmeans(np.zeros((0, 4), np.float32), 2, seed=0)
+
+
+def test_large_path_seeds_from_a_sample_and_matches_full_kmeans_quality(monkeypatch):
+    from clio_dagster.core import clustering
+
+    rng = np.random.default_rng(4)
+    centers = rng.normal(size=(30, 24)) * 4
+    truth = rng.integers(0, 30, size=3000)
+    points = (centers[truth] + rng.normal(size=(3000, 24))).astype(np.float32)
+    seeded_from = []
+    original = clustering._sampled_kmeans_plus_plus
+
+    def spy(x, k, seed):
+        centres = original(x, k, seed)
+        seeded_from.append(len(x))
+        return centres
+
+    monkeypatch.setattr(clustering, "SEEDING_SAMPLE_MAX", 500)
+    monkeypatch.setattr(clustering, "_sampled_kmeans_plus_plus", spy)
+    large = kmeans(points, 30, seed=1, minibatch_threshold=1000)
+    assert seeded_from == [3000]  # the large path ran (the spy sees all points, k-means++ only a sample)
+    again = kmeans(points, 30, seed=1, minibatch_threshold=1000)
+    assert np.array_equal(large.labels, again.labels) and np.array_equal(large.centroids, again.centroids)
+    full = kmeans(points, 30, seed=1, minibatch_threshold=10_000)
+    inertia = lambda r: float(np.square(r.distances.astype(np.float64)).sum())  # noqa: E731
+    assert inertia(large) <= 1.05 * inertia(full)

@@ -228,9 +228,12 @@ def test_index_lists_every_partition_with_public_totals(built):
     assert "heuristic" in text.lower()
     # Topic names appear with public aggregates only, escaped.
     assert "Fix &lt;/script&gt; tags &amp; &#x27;quotes&#x27;" in text
-    assert set(data) == {"kind", "schema", "partitions", "topics"}
-    assert {tuple(sorted(t)) for t in data["topics"]} == {("cluster_id", "conversations", "level", "name",
-                                                           "partition_date", "share")}
+    assert set(data) == {"kind", "schema", "partitions", "topics", "stable_topics", "comparisons"}
+    # no topic_registry run here: topics are grouped by level and name, and no comparison exists yet
+    assert data["stable_topics"] is False and data["comparisons"] == []
+    assert {tuple(sorted(t)) for t in data["topics"]} == {("cluster_id", "conversations", "emerging", "level", "name",
+                                                           "partition_date", "share", "topic")}
+    assert all(t["topic"] == f'{t["level"]}:{t["name"]}' and t["emerging"] is None for t in data["topics"])
 
 
 def test_heuristic_label_and_offline_concern_text_are_in_the_page(built):

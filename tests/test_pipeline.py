@@ -37,11 +37,23 @@ PUBLIC_COLUMNS = {
     "topics": {"topic_id", "level", "first_seen", "last_seen", "days_seen", "latest_name", "latest_description",
                "names"},
     "topic_days": {"topic_id", "partition_date", "cluster_id", "name", "conversations", "unique_users", "share",
-                   "concerning_mean", "similarity", "growth"},
+                   "concerning_mean", "similarity", "growth", "baseline_share"},
     "emerging_topics": {"partition_date", "topic_id", "level", "name", "reason", "share", "growth"},
+    "topic_comparisons": {"comparison", "before_start", "before_end", "after_start", "after_end", "factor",
+                          "days_before", "days_after"},
+    "topic_changes": {"comparison", "topic_id", "level", "name", "kind", "share_before", "share_after"},
     # a view over the three topic tables
     "topic_trends": {"partition_date", "topic_id", "level", "name", "latest_name", "cluster_id", "conversations",
-                     "unique_users", "share", "concerning_mean", "growth", "is_first_day", "emerging_reason"},
+                     "unique_users", "share", "concerning_mean", "growth", "baseline_share", "is_first_day",
+                     "emerging_reason"},
+    # trust and safety: the classifier comparison, and a view of the concern distribution per cluster
+    "cluster_classifier": {"partition_date", "cluster_id", "level", "conversations_scored", "flag_rate", "score_mean",
+                           "concerning_mean", "disagreement", "verdict"},
+    "classifier_summary": {"partition_date", "level", "classifier_field", "flag_threshold", "clusters",
+                           "conversations_scored", "pearson_r"},
+    "cluster_concern": {"partition_date", "cluster_id", "level", "parent_id", "name", "conversations", "share",
+                        "heuristic", "concerning_mean", "concern_scored", "concern_1", "concern_2", "concern_3",
+                        "concern_4", "concern_5", "concern_pooled"},
 }
 
 
@@ -264,9 +276,10 @@ def test_facets_are_labelled_heuristic_and_languages_detected(run):
     with run.warehouse().connect("private") as con:
         methods = _rows(con, "SELECT DISTINCT backend, method FROM facets ORDER BY 1")
         languages = dict(_rows(con, "SELECT language, count(*) FROM facets GROUP BY 1 ORDER BY 2 DESC"))
-        concerning = _rows(con, "SELECT count(*) FROM facets WHERE concerning IS NOT NULL")
+        # the offline concern heuristic scores English conversations only
+        concerning = dict(_rows(con, "SELECT language, count(concerning) FROM facets GROUP BY 1 ORDER BY 1"))
     assert len(methods) == 1 and methods[0][0] == "offline" and methods[0][1].startswith("heuristic")
     assert languages.get("English", 0) > 0 and languages.get("Chinese", 0) > 0
-    assert concerning == [(0,)]
+    assert concerning["English"] > 0 and concerning["Chinese"] == 0
     with run.warehouse().connect("public") as con:
         assert _rows(con, "SELECT DISTINCT heuristic, naming_method FROM published_clusters")[0][0] is True

@@ -1,14 +1,22 @@
 from __future__ import annotations
 
+import json
+
 import pytest
+
+from clio_dagster.cli import main
 
 
 @pytest.mark.shared_data
 @pytest.mark.slow
-def test_injected_pii_never_reaches_the_public_db(shared_data, tmp_path):
-    from bench.privacy_eval import ID_PREFIX, run_privacy_eval
+def test_injected_pii_never_reaches_the_public_db(shared_data, tmp_path, capsys):
+    from clio_dagster.evaluation.privacy import ID_PREFIX
 
-    result = run_privacy_eval(shared_data, tmp_path / "clio", n_per_day=60, n_pii_per_day=40)
+    args = ["eval", "privacy", "--shared-data", str(shared_data), "--home", str(tmp_path / "clio"),
+            "--per-day", "60", "--pii-per-day", "40"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out)  # one JSON object and nothing else
 
     assert result["n_injected"] == 160 and result["n_sample_conversations"] == 240
     assert result["n_spans"] > 0
@@ -19,4 +27,12 @@ def test_injected_pii_never_reaches_the_public_db(shared_data, tmp_path):
     for kind in ("EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS"):
         if kind in result["per_label"]:
             assert result["per_label"][kind]["leaked_in_summary"] == 0, kind
-    assert ID_PREFIX.startswith("pii-eval-")
+    # The run really happened where it was told to, and injected ids stayed private.
+    assert (tmp_path / "clio" / "public.duckdb").is_file()
+    assert ID_PREFIX.startswith("pii-eval-") and ID_PREFIX not in out
+
+
+def test_missing_shared_data_is_a_clear_error(tmp_path, capsys):
+    assert main(["eval", "privacy", "--shared-data", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "nowhere is not a folder" in err and "pii_presidio_synth" in err and "--shared-data" in err

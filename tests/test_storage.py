@@ -29,12 +29,16 @@ def test_schema_created_idempotently_and_private_file_owner_only(warehouse):
     assert mode & 0o077 == 0, oct(mode)
     with warehouse.connect("public") as con:
         public = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    assert public == {"published_clusters", "cluster_facets", "partition_summaries",
-                      "topics", "topic_days", "emerging_topics", "topic_trends"}
+    # exactly the tables the storage module writes, plus its views: nothing else can appear in the public DB
+    from clio_dagster.storage import COMPARISON_TABLES, PUBLIC_TABLES, PUBLIC_VIEWS, TOPIC_TABLES
+
+    assert public == PUBLIC_TABLES | TOPIC_TABLES | COMPARISON_TABLES | PUBLIC_VIEWS
+    assert {"published_clusters", "cluster_facets", "partition_summaries", "topics", "topic_days",
+            "emerging_topics", "topic_trends"} <= public
     with warehouse.connect("public") as con:
         views = {r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_type = 'VIEW'").fetchall()}
-    assert views == {"topic_trends"}
+    assert views == PUBLIC_VIEWS
 
 
 def test_replace_partition_deletes_then_inserts_only_that_day(warehouse):

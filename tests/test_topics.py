@@ -8,7 +8,11 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from clio_dagster.core.topics import DayCluster, DayClusters, compare_periods, match_topics
+from dataclasses import replace
+
+from clio_dagster.core.topics import (
+    DayCluster, DayClusters, compare_periods, match_topics, nearest_centroid_shares, published_base_nodes,
+)
 
 D0 = date(2024, 5, 1)
 
@@ -147,3 +151,54 @@ def test_growth_ignores_days_before_a_topic_existed_and_a_levels_first_day_is_no
     assert growth[("t0-0002", 4)] == pytest.approx(0.15 / 0.125)
     # level 1 appears on day 4 for the first time: its topics are not "new" there
     assert [(e.topic_id, e.reason) for e in reg.emerging] == [("t0-0002", "new")]
+
+
+def test_nearest_centroid_shares_count_each_embedding_once_by_cosine():
+    centroids = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    # scale does not matter (cosine); the last point is nearest to the third centroid
+    points = np.array([[5.0, 0.1], [0.2, 3.0], [0.1, 0.9], [-2.0, 0.5]])
+    assert nearest_centroid_shares(centroids, points).tolist() == [0.25, 0.5, 0.25]
+    assert nearest_centroid_shares(centroids, np.zeros((0, 2))).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_published_base_nodes_follow_published_chains_only():
+    tree = {"b00001": "l1-0001", "b00002": "l1-0001", "b00003": "l1-0002", "l1-0001": "l2-0001", "l1-0002": "l2-0001"}
+    published = {"b00001": 0, "b00003": 0, "l1-0001": 1, "l1-0002": 1, "l2-0001": 2}  # b00002 suppressed
+    under = published_base_nodes(tree, published)
+    assert under == {"b00001": ["b00001"], "b00003": ["b00003"], "l1-0001": ["b00001"], "l1-0002": ["b00003"],
+                     "l2-0001": ["b00001", "b00003"]}
+
+
+def _with_nearest(cluster: DayCluster, today: float, trailing: list[tuple[int, float]]) -> DayCluster:
+    return replace(cluster, nearest_share=today, trailing_nearest=tuple((D0 + timedelta(days=o), s) for o, s in trailing))
+
+
+def test_a_new_cut_of_old_conversations_is_not_emerging_but_a_new_region_is():
+    a, b, c = vec(1, 0), vec(0, 1), vec(0, 0, 1)
+    days = [day(0, cl("b00001", a, 0.5), cl("b00002", b, 0.5)),
+            # day 1: cluster "b00002" got a name unlike any topic's (new topic), yet the trailing day had as many
+            # conversations nearest to it; "b00003" is a region nobody asked about the day before
+            day(1, _with_nearest(cl("b00001", a, 0.4), 0.4, [(0, 0.5)]),
+                _with_nearest(cl("b00002", vec(0, 0.3, 1, 0.2), 0.4), 0.4, [(0, 0.5)]),
+                _with_nearest(cl("b00003", c, 0.2), 0.2, [(0, 0.01)]))]
+    reg = match_topics(days, threshold=0.95, min_share=0.05, growth_factor=2.0)
+    new = {(e.topic_id, e.reason) for e in reg.emerging}
+    by_cluster = {r.cluster_id: r for r in reg.topic_days if r.day == D0 + timedelta(days=1)}
+    assert new == {(by_cluster["b00003"].topic_id, "new")}
+    assert by_cluster["b00002"].growth == pytest.approx(0.8) and by_cluster["b00002"].baseline_share == 0.5
+    assert by_cluster["b00003"].growth == pytest.approx(20.0)
+
+
+def test_conversation_growth_of_an_existing_topic_counts_only_days_since_it_was_founded():
+    a, b = vec(1, 0), vec(0, 1)
+    days = [day(0, cl("b00001", a, 0.9)),
+            day(1, _with_nearest(cl("b00001", a, 0.7), 0.7, [(0, 0.9)]),
+                _with_nearest(cl("b00002", b, 0.3), 0.3, [(0, 0.0)])),
+            # day 2: b's baseline is day 1 only (0.3), not the day before it existed (0.0)
+            day(2, _with_nearest(cl("b00001", a, 0.4), 0.4, [(0, 0.9), (1, 0.7)]),
+                _with_nearest(cl("b00002", b, 0.6), 0.6, [(0, 0.0), (1, 0.3)]))]
+    reg = match_topics(days, threshold=0.9, min_share=0.05, growth_factor=1.5)
+    d2 = {r.cluster_id: r for r in reg.topic_days if r.day == D0 + timedelta(days=2)}
+    assert d2["b00002"].baseline_share == pytest.approx(0.3) and d2["b00002"].growth == pytest.approx(2.0)
+    assert d2["b00001"].baseline_share == pytest.approx(0.8) and d2["b00001"].growth == pytest.approx(0.5)
+    assert [(e.day, e.reason) for e in reg.emerging] == [(D0 + timedelta(days=1), "new"), (D0 + timedelta(days=2), "growth")]

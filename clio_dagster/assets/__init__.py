@@ -3,9 +3,18 @@
 raw_conversations → facets → summary_embeddings → base_clusters → cluster_names → hierarchy → privacy_audit
 → published_clusters → explorer, with summary_embeddings → map_projection → published_clusters.
 
-topic_registry (unpartitioned, not in DAILY_ASSETS) reads every day of published_clusters.
+topic_registry (unpartitioned, not in DAILY_ASSETS) reads every day of published_clusters; topic_changes
+compares two date windows of it (launched with the windows as run config, or by `clio compare`).
+
+Declarative automation (evaluated once the default automation condition sensor is on, as an alternative to
+daily_job_schedule: switch on one of the two): raw_conversations is requested for the day that just ended
+at 01:00 UTC, and every downstream daily asset runs as soon as its upstream partitions are updated
+(`eager`: the latest day only; backfills of older days are launched explicitly).
 """
 
+import dagster as dg
+
+from clio_dagster.assets.classifier import classifier_comparison
 from clio_dagster.assets.clusters import base_clusters, cluster_names
 from clio_dagster.assets.embeddings import summary_embeddings
 from clio_dagster.assets.explorer import explorer
@@ -14,23 +23,39 @@ from clio_dagster.assets.hierarchy import hierarchy, privacy_audit
 from clio_dagster.assets.ingest import raw_conversations
 from clio_dagster.assets.projection import map_projection
 from clio_dagster.assets.publish import published_clusters
-from clio_dagster.assets.topics import topic_registry
+from clio_dagster.assets.safety import coordinated_use, safety_clusters
+from clio_dagster.assets.topics import topic_changes, topic_registry
+from clio_dagster.partitions import DAILY_RUN_CRON
+
+
+def _automated(assets: list[dg.AssetsDefinition], condition: dg.AutomationCondition) -> list[dg.AssetsDefinition]:
+    return dg.map_asset_specs(lambda spec: spec.replace_attributes(automation_condition=condition), assets)
+
 
 DAILY_ASSETS = [
-    raw_conversations,
-    facets,
-    summary_embeddings,
-    base_clusters,
-    cluster_names,
-    hierarchy,
-    privacy_audit,
-    map_projection,
-    published_clusters,
-    explorer,
+    *_automated([raw_conversations], dg.AutomationCondition.on_cron(DAILY_RUN_CRON)),
+    *_automated(
+        [facets, summary_embeddings, base_clusters, cluster_names, hierarchy, privacy_audit, map_projection,
+         published_clusters, explorer, classifier_comparison],
+        dg.AutomationCondition.eager(),
+    ),
 ]
+(raw_conversations, facets, summary_embeddings, base_clusters, cluster_names, hierarchy, privacy_audit,
+ map_projection, published_clusters, explorer, classifier_comparison) = DAILY_ASSETS
+
+# Safety mode (clio_dagster/assets/safety.py): never automated, refused unless explicitly enabled, private DB
+# only. safety_job runs them with their upstream (ingest to hierarchy), skipping the audit and publishing.
+SAFETY_MODE_ASSETS = [safety_clusters, coordinated_use]
+SAFETY_JOB_ASSETS = [raw_conversations, facets, summary_embeddings, base_clusters, cluster_names, hierarchy,
+                     *SAFETY_MODE_ASSETS]
 
 __all__ = [
     "DAILY_ASSETS",
+    "SAFETY_JOB_ASSETS",
+    "SAFETY_MODE_ASSETS",
+    "classifier_comparison",
+    "coordinated_use",
+    "safety_clusters",
     "base_clusters",
     "cluster_names",
     "explorer",
@@ -41,5 +66,6 @@ __all__ = [
     "published_clusters",
     "raw_conversations",
     "summary_embeddings",
+    "topic_changes",
     "topic_registry",
 ]

@@ -8,12 +8,25 @@ import numpy as np
 import pyarrow as pa
 
 from clio_dagster.assets.embeddings import arrow_to_vectors, vectors_to_arrow
+from clio_dagster.assets.reuse import input_fingerprint, record_outputs, reusable_outputs, reused_metadata
 from clio_dagster.core.clustering import choose_k, kmeans
 from clio_dagster.core.sampling import contrastive_samples
 from clio_dagster.llm import NamingInput
 from clio_dagster.partitions import daily_partitions
 from clio_dagster.resources import LLMResource, PipelineConfig, WarehouseResource, llm_store, partition_date
 from clio_dagster.storage import query_arrow, load_sql, replace_partition, transaction
+
+# What base_clusters reads (its input fingerprint): the vectors, and the facets its per-cluster statistics use.
+BASE_CLUSTERS_READS = {
+    "summary_embeddings": ("conversation_id", "embedding"),
+    "facets": ("conversation_id", "user_hash", "n_turns", "concerning"),
+}
+
+# What the heuristic namer reads: members (with distances, for the representatives) and their summaries and users.
+CLUSTER_NAMES_READS = {
+    "base_cluster_members": ("conversation_id", "cluster_id", "distance"),
+    "facets": ("conversation_id", "request", "user_hash"),
+}
 
 
 @dg.asset(
@@ -31,8 +44,13 @@ def base_clusters(
     started = time.perf_counter()
     day = partition_date(context)
     with warehouse.get().connect("private") as con:
-        rows = query_arrow(con, load_sql("select_embeddings_for_clustering.sql"), [day])
-    ids = rows.column("conversation_id").to_pylist()
+        fingerprint = input_fingerprint(con, "base_clusters", day, BASE_CLUSTERS_READS, [pipeline])
+        reused = reusable_outputs(con, fingerprint)
+        if reused is None:
+            rows = query_arrow(con, load_sql("select_embeddings_for_clustering.sql"), [day])
+    if reused is not None:
+        return dg.MaterializeResult(metadata=reused_metadata(reused, time.perf_counter() - started))
+    ids = rows.column("conversation_id")
     n = len(ids)
     k = choose_k(n, pipeline.target_cluster_size, pipeline.k_min, pipeline.k_max)
 
@@ -70,6 +88,7 @@ def base_clusters(
         sizes = [r[0] for r in con.execute(
             "SELECT conversations FROM base_clusters WHERE partition_date = ? ORDER BY cluster_id", [day]
         ).fetchall()]
+        record_outputs(con, fingerprint, ["base_clusters", "base_cluster_members"])
 
     return dg.MaterializeResult(
         metadata={
@@ -80,6 +99,7 @@ def base_clusters(
             "largest_cluster": max(sizes, default=0),
             "smallest_cluster": min(sizes, default=0),
             "fit_seconds": round(fit_seconds, 3),
+            "reused": False,
             "seconds": round(time.perf_counter() - started, 3),
         }
     )
@@ -101,6 +121,12 @@ def cluster_names(
     started = time.perf_counter()
     day = partition_date(context)
     backend = llm.get(llm_store(context, warehouse))
+    if backend.heuristic:  # an LLM's names are reused through the LLM cache, so failed clusters are retried
+        with warehouse.get().connect("private") as con:
+            fingerprint = input_fingerprint(con, "cluster_names", day, CLUSTER_NAMES_READS, [pipeline, llm])
+            reused = reusable_outputs(con, fingerprint)
+        if reused is not None:
+            return dg.MaterializeResult(metadata=reused_metadata(reused, time.perf_counter() - started))
     with warehouse.get().connect("private") as con:
         rows = query_arrow(con, load_sql("select_naming_input.sql"), [day])
         if backend.contrastive:
@@ -155,6 +181,8 @@ def cluster_names(
     )
     with warehouse.get().connect("private") as con, transaction(con):
         written = replace_partition(con, "cluster_names", day, table)
+        if backend.heuristic:
+            record_outputs(con, fingerprint, ["cluster_names"])
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": written,
@@ -163,6 +191,7 @@ def cluster_names(
             "method": backend.naming_method,
             "clusters_without_shared_terms": sum(1 for n in names if not n.terms) if backend.heuristic else None,
             **backend.usage_metadata(),
+            "reused": False,
             "seconds": round(time.perf_counter() - started, 3),
         }
     )

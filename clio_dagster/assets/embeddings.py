@@ -8,6 +8,7 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
+from clio_dagster.assets.reuse import input_fingerprint, record_outputs, reusable_outputs, reused_metadata
 from clio_dagster.core.hashing import text_hash
 from clio_dagster.partitions import daily_partitions
 from clio_dagster.resources import EmbedderResource, WarehouseResource, partition_date
@@ -27,6 +28,10 @@ def arrow_to_vectors(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray
     return column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(len(column), dim)
 
 
+# Texts encoded (and cached) per step: bounds the work lost to an interruption and the vectors in flight.
+ENCODE_PAGE_SIZE = 4096
+
+
 @dataclass(frozen=True)
 class CachedEmbedding:
     matrix: np.ndarray  # one row per input text, in input order
@@ -39,7 +44,9 @@ class CachedEmbedding:
 
 def embed_with_cache(texts: list[str], embedder: EmbedderResource, warehouse: WarehouseResource) -> CachedEmbedding:
     """Vectors of `texts` from the private embedding cache, encoding only what this model has not embedded
-    before (with no DuckDB connection open) and caching it. The model is not even loaded when all is cached."""
+    before (with no DuckDB connection open) and caching it. The model is not even loaded when all is cached.
+    Texts are encoded ENCODE_PAGE_SIZE at a time, shortest first (little padding per batch), and each page is
+    cached as soon as it is encoded, so an interrupted run resumes where it stopped."""
     model = embedder.get()
     hashes = [text_hash(t) for t in texts]
     with warehouse.get().connect("private") as con:
@@ -47,15 +54,18 @@ def embed_with_cache(texts: list[str], embedder: EmbedderResource, warehouse: Wa
         cached = query_arrow(con, load_sql("select_cached_embeddings.sql"), [model.model_name])
         con.unregister("needed_hashes")
     cached_hashes = cached.column("text_hash").to_pylist()
-    missing = sorted(set(hashes) - set(cached_hashes))
+    missing = set(hashes) - set(cached_hashes)
     dim = len(cached.column("embedding")[0]) if cached_hashes and not missing else model.dim
     by_hash = dict(zip(cached_hashes, arrow_to_vectors(cached.column("embedding"), dim)))
+    del cached
     first_text = dict(zip(hashes, texts))
+    todo = sorted(missing, key=lambda h: (len(first_text[h]), h))
     encode_started = time.perf_counter()
-    if missing:
-        new_vectors = model.encode([first_text[h] for h in missing])
-        by_hash.update(zip(missing, new_vectors))
-        new_cache = pa.table({"model": [model.model_name] * len(missing), "text_hash": missing,
+    for start in range(0, len(todo), ENCODE_PAGE_SIZE):
+        page = todo[start : start + ENCODE_PAGE_SIZE]
+        new_vectors = model.encode([first_text[h] for h in page])
+        by_hash.update(zip(page, new_vectors))
+        new_cache = pa.table({"model": [model.model_name] * len(page), "text_hash": page,
                               "embedding": vectors_to_arrow(new_vectors)})
         with warehouse.get().connect("private") as con, transaction(con):
             con.register("new_cache", new_cache)
@@ -63,7 +73,7 @@ def embed_with_cache(texts: list[str], embedder: EmbedderResource, warehouse: Wa
             con.unregister("new_cache")
     encode_seconds = time.perf_counter() - encode_started
     matrix = np.stack([by_hash[h] for h in hashes]) if hashes else np.zeros((0, dim), np.float32)
-    return CachedEmbedding(matrix, hashes, dim, len(missing), len(cached_hashes), encode_seconds)
+    return CachedEmbedding(matrix, hashes, dim, len(todo), len(cached_hashes), encode_seconds)
 
 
 @dg.asset(
@@ -76,16 +86,23 @@ def embed_with_cache(texts: list[str], embedder: EmbedderResource, warehouse: Wa
 def summary_embeddings(
     context: dg.AssetExecutionContext, embedder: EmbedderResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    """One vector per request summary (FLOAT[dim]); a summary already embedded by this model is not encoded again."""
+    """One vector per request summary (FLOAT[dim]); a summary already embedded by this model is not encoded again,
+    and an unchanged day is reused."""
     started = time.perf_counter()
     day = partition_date(context)
     with warehouse.get().connect("private") as con:
-        rows = query_arrow(con, load_sql("select_facet_summaries.sql"), [day])
+        fingerprint = input_fingerprint(con, "summary_embeddings", day,
+                                        {"facets": ("conversation_id", "request")}, [embedder])
+        reused = reusable_outputs(con, fingerprint)
+        if reused is None:
+            rows = query_arrow(con, load_sql("select_facet_summaries.sql"), [day])
+    if reused is not None:
+        return dg.MaterializeResult(metadata=reused_metadata(reused, time.perf_counter() - started))
     result = embed_with_cache(rows.column("request").to_pylist(), embedder, warehouse)
     table = pa.table(
         {
             "partition_date": pa.array([day] * len(result.hashes), pa.date32()),
-            "conversation_id": rows.column("conversation_id").to_pylist(),
+            "conversation_id": rows.column("conversation_id"),
             "model": [embedder.model] * len(result.hashes),
             "text_hash": result.hashes,
             "embedding": vectors_to_arrow(result.matrix),
@@ -94,6 +111,7 @@ def summary_embeddings(
     with warehouse.get().connect("private") as con, transaction(con):
         ensure_embedding_table(con, result.dim, embedder.model)
         written = replace_partition(con, "summary_embeddings", day, table)
+        record_outputs(con, fingerprint, ["summary_embeddings"])
 
     return dg.MaterializeResult(
         metadata={
@@ -105,6 +123,7 @@ def summary_embeddings(
             "encode_seconds": round(result.encode_seconds, 3),
             "texts_per_second": round(result.encoded / result.encode_seconds, 1)
             if result.encoded and result.encode_seconds else None,
+            "reused": False,
             "seconds": round(time.perf_counter() - started, 3),
         }
     )

@@ -9,6 +9,7 @@ from filelock import FileLock, Timeout
 from clio_dagster.explorer.render import build_index, connect_public, partition_data, write_partition_page
 from clio_dagster.partitions import daily_partitions
 from clio_dagster.resources import WarehouseResource, partition_date
+from clio_dagster.resources.safety import SafetyConfig
 from clio_dagster.storage import WarehouseError
 
 
@@ -19,13 +20,15 @@ from clio_dagster.storage import WarehouseError
     owners=["team:clio"],
     deps=["published_clusters"],
 )
-def explorer(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def explorer(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, safety: SafetyConfig
+) -> dg.MaterializeResult:
     """A self-contained HTML page for the partition (tree, map, facet and time breakdowns) and the index of
     all partitions, in CLIO_HOME/explorer. Reads only the public DB, read-only, under the warehouse's lock."""
     started = time.perf_counter()
     day = partition_date(context)
     public_db = Path(warehouse.public_db)
-    out_dir = public_db.parent / "explorer"
+    out_dir = warehouse.explorer_dir
     lock = FileLock(f"{public_db}.lock", timeout=warehouse.lock_timeout_s)
     try:
         lock.acquire()
@@ -34,7 +37,7 @@ def explorer(context: dg.AssetExecutionContext, warehouse: WarehouseResource) ->
     try:
         con = connect_public(public_db)
         try:
-            data = partition_data(con, day)
+            data = partition_data(con, day, safety.concern_floor)
         finally:
             con.close()
         page = write_partition_page(data, out_dir)

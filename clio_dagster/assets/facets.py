@@ -3,10 +3,12 @@
 
 import time
 from collections import Counter
+from collections.abc import Iterator
 
 import dagster as dg
 import pyarrow as pa
 
+from clio_dagster.assets.reuse import input_fingerprint, record_outputs, reusable_outputs, reused_metadata
 from clio_dagster.core.records import Conversation, Message
 from clio_dagster.core.screening import regex_screen
 from clio_dagster.core.summarize import computed_facets
@@ -18,19 +20,36 @@ from clio_dagster.settings import SettingsError
 from clio_dagster.storage import query_arrow, load_sql, replace_partition, transaction
 
 
-def read_partition_conversations(warehouse: WarehouseResource, day) -> tuple[list[Conversation], list[str]]:
-    """The day's accepted conversations (ordered by id) and their users' keyed hashes."""
+# Conversations summarised per step: bounds the raw text held in memory at any n (one page of ~5,000
+# conversations is a few tens of MB); the facet rows of all pages are small and written at the end in one go.
+FACETS_PAGE_SIZE = 5_000
+# What facets reads of raw_conversations (its input fingerprint).
+RAW_COLUMNS_READ = ("conversation_id", "user_hash", "conversation_ts", "messages")
+
+
+def iter_partition_conversations(
+    warehouse: WarehouseResource, day, page_size: int = FACETS_PAGE_SIZE
+) -> Iterator[tuple[list[Conversation], list[str]]]:
+    """The day's accepted conversations in id order, `page_size` at a time, with their users' keyed hashes.
+    Each page is read on its own short connection, so no lock is held while a page is summarised."""
     with warehouse.get().connect("private") as con:
-        rows = query_arrow(con, load_sql("select_partition_conversations.sql"), [day]).to_pylist()
-    conversations = [
-        Conversation(
-            conversation_id=row["conversation_id"],
-            timestamp=row["conversation_ts"],
-            messages=tuple(Message(role=m["role"], text=m["text"]) for m in row["messages"]),
-        )
-        for row in rows
-    ]
-    return conversations, [row["user_hash"] for row in rows]
+        ids = [r[0] for r in con.execute(
+            "SELECT conversation_id FROM raw_conversations WHERE partition_date = ? ORDER BY conversation_id", [day]
+        ).fetchall()]
+    for start in range(0, len(ids), page_size):
+        page = ids[start : start + page_size]
+        with warehouse.get().connect("private") as con:
+            rows = query_arrow(con, load_sql("select_partition_conversations.sql"),
+                               {"day": day, "first": page[0], "last": page[-1]}).to_pylist()
+        conversations = [
+            Conversation(
+                conversation_id=row["conversation_id"],
+                timestamp=row["conversation_ts"],
+                messages=tuple(Message(role=m["role"], text=m["text"]) for m in row["messages"]),
+            )
+            for row in rows
+        ]
+        yield conversations, [row["user_hash"] for row in rows]
 
 
 def _screen(llm: LLMResource, backend, conversations: list[Conversation]) -> list[bool]:
@@ -47,6 +66,32 @@ def _screen(llm: LLMResource, backend, conversations: list[Conversation]) -> lis
     return [True] * len(conversations)
 
 
+def _facet_table(day, conversations, user_hashes, results, backend_name: str) -> pa.Table:
+    computed = [computed_facets(c) for c in conversations]
+    return pa.table(
+        {
+            "partition_date": pa.array([day] * len(results), pa.date32()),
+            "conversation_id": pa.array([c.conversation_id for c in conversations], pa.string()),
+            "user_hash": pa.array(user_hashes, pa.string()),
+            "request": pa.array([r.request for r in results], pa.string()),
+            "task": pa.array([r.task for r in results], pa.string()),
+            "language": pa.array([r.language for r in results], pa.string()),
+            "language_code": pa.array([r.language_code for r in results], pa.string()),
+            "language_confidence": pa.array([r.language_confidence for r in results], pa.float64()),
+            "concerning": pa.array([r.concerning for r in results], pa.int32()),
+            "n_turns": pa.array([c["n_turns"] for c in computed], pa.int32()),
+            "n_user_turns": pa.array([c["n_user_turns"] for c in computed], pa.int32()),
+            "user_chars": pa.array([c["user_chars"] for c in computed], pa.int64()),
+            "assistant_chars": pa.array([c["assistant_chars"] for c in computed], pa.int64()),
+            "redactions": pa.array([r.redactions for r in results], pa.int32()),
+            "summary_truncated": pa.array([r.summary_truncated for r in results], pa.bool_()),
+            "input_truncated": pa.array([r.input_truncated for r in results], pa.bool_()),
+            "backend": pa.array([backend_name] * len(results), pa.string()),
+            "method": pa.array([r.method for r in results], pa.string()),
+        }
+    )
+
+
 @dg.asset(
     partitions_def=daily_partitions,
     group_name="facets",
@@ -58,46 +103,50 @@ def _screen(llm: LLMResource, backend, conversations: list[Conversation]) -> lis
 def facets(context: dg.AssetExecutionContext, llm: LLMResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Request summary, task, language and concern per conversation (one backend call covers all facets),
     plus turn counts and message lengths computed without an LLM. A screener (regex or yes/no question)
-    can restrict the day to a targeted subset; items the LLM could not answer are recorded in llm_failures."""
+    can restrict the day to a targeted subset; items the LLM could not answer are recorded in llm_failures.
+    The day is read and summarised a page at a time; with the heuristic backend an unchanged day is reused."""
     started = time.perf_counter()
     day = partition_date(context)
-    all_conversations, all_users = read_partition_conversations(warehouse, day)
     store = llm_store(context, warehouse)
     backend = llm.get(store)
-    keep = _screen(llm, backend, all_conversations)
-    conversations = [c for c, k in zip(all_conversations, keep) if k]
-    user_hashes = [u for u, k in zip(all_users, keep) if k]
-    outcomes = backend.extract_facets(conversations)
-    failures = [o for o in outcomes if isinstance(o, TaskFailure)]
-    store.replace_failures("extract_facets", [(f.item_id, f.reason, f.detail) for f in failures])
-    rows = [(c, u, o) for c, u, o in zip(conversations, user_hashes, outcomes) if not isinstance(o, TaskFailure)]
-    computed = [computed_facets(c) for c, _, _ in rows]
-    results = [o for _, _, o in rows]
+    if backend.heuristic:
+        # LLM results are reused through the LLM cache instead, so that failed items are retried.
+        with warehouse.get().connect("private") as con:
+            fingerprint = input_fingerprint(con, "facets", day, {"raw_conversations": RAW_COLUMNS_READ}, [llm])
+            reused = reusable_outputs(con, fingerprint)
+        if reused is not None:
+            return dg.MaterializeResult(metadata=reused_metadata(reused, time.perf_counter() - started))
+    # One Message Batch per day (resumable by its scope) needs the whole day in one call.
+    one_page = isinstance(backend, ClaudeBackend) and backend.settings.use_batches
+    page_size = 2**62 if one_page else FACETS_PAGE_SIZE
 
-    table = pa.table(
-        {
-            "partition_date": pa.array([day] * len(rows), pa.date32()),
-            "conversation_id": [c.conversation_id for c, _, _ in rows],
-            "user_hash": [u for _, u, _ in rows],
-            "request": [r.request for r in results],
-            "task": pa.array([r.task for r in results], pa.string()),
-            "language": [r.language for r in results],
-            "language_code": [r.language_code for r in results],
-            "language_confidence": pa.array([r.language_confidence for r in results], pa.float64()),
-            "concerning": pa.array([r.concerning for r in results], pa.int32()),
-            "n_turns": pa.array([c["n_turns"] for c in computed], pa.int32()),
-            "n_user_turns": pa.array([c["n_user_turns"] for c in computed], pa.int32()),
-            "user_chars": pa.array([c["user_chars"] for c in computed], pa.int64()),
-            "assistant_chars": pa.array([c["assistant_chars"] for c in computed], pa.int64()),
-            "redactions": pa.array([r.redactions for r in results], pa.int32()),
-            "summary_truncated": pa.array([r.summary_truncated for r in results], pa.bool_()),
-            "input_truncated": pa.array([r.input_truncated for r in results], pa.bool_()),
-            "backend": [backend.name] * len(results),
-            "method": [r.method for r in results],
-        }
-    )
+    tables, failures = [], []
+    read = screened_out = truncated = redactions = with_redactions = 0
+    languages: Counter[str] = Counter()
+    method = ""
+    for page, page_users in iter_partition_conversations(warehouse, day, page_size):
+        read += len(page)
+        keep = _screen(llm, backend, page)
+        conversations = [c for c, k in zip(page, keep) if k]
+        user_hashes = [u for u, k in zip(page_users, keep) if k]
+        screened_out += len(page) - len(conversations)
+        outcomes = backend.extract_facets(conversations)
+        failures += [o for o in outcomes if isinstance(o, TaskFailure)]
+        ok = [i for i, o in enumerate(outcomes) if not isinstance(o, TaskFailure)]
+        results = [outcomes[i] for i in ok]
+        tables.append(_facet_table(day, [conversations[i] for i in ok], [user_hashes[i] for i in ok], results,
+                                   backend.name))
+        truncated += sum(1 for r in results if r.input_truncated)
+        redactions += sum(r.redactions for r in results)
+        with_redactions += sum(1 for r in results if r.redactions)
+        languages.update(r.language for r in results)
+        method = method or (results[0].method if results else "")
+    store.replace_failures("extract_facets", [(f.item_id, f.reason, f.detail) for f in failures])
+    table = pa.concat_tables(tables) if tables else _facet_table(day, [], [], [], backend.name)
     with warehouse.get().connect("private") as con, transaction(con):
         written = replace_partition(con, "facets", day, table)
+        if backend.heuristic:
+            record_outputs(con, fingerprint, ["facets"])
 
     failure_reasons = Counter(f.reason for f in failures)
     return dg.MaterializeResult(
@@ -105,14 +154,15 @@ def facets(context: dg.AssetExecutionContext, llm: LLMResource, warehouse: Wareh
             "dagster/row_count": written,
             "llm_backend": backend.name,
             "heuristic": backend.heuristic,
-            "method": results[0].method if results else "",
-            "screened_out": len(all_conversations) - len(conversations),
+            "method": method,
+            "screened_out": screened_out,
             "failed": len(failures),
             "failure_reasons": dict(sorted(failure_reasons.items())),
-            "inputs_truncated": sum(1 for r in results if r.input_truncated),
-            "pii_redactions": sum(r.redactions for r in results),
-            "summaries_with_redactions": sum(1 for r in results if r.redactions),
-            "languages": dict(Counter(r.language for r in results).most_common(10)),
+            "inputs_truncated": truncated,
+            "pii_redactions": redactions,
+            "summaries_with_redactions": with_redactions,
+            "languages": dict(languages.most_common(10)),
+            "reused": False,
             **backend.usage_metadata(),
             "seconds": round(time.perf_counter() - started, 3),
         }

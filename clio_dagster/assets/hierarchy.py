@@ -8,6 +8,7 @@ import dagster as dg
 import pyarrow as pa
 
 from clio_dagster.assets.embeddings import embed_with_cache
+from clio_dagster.assets.reuse import input_fingerprint, record_outputs, reusable_outputs, reused_metadata
 from clio_dagster.core.audit import OfflineAuditor, rare_terms_of
 from clio_dagster.core.hierarchy import Hierarchy, Node, OfflineParentBuilder, build_hierarchy
 from clio_dagster.core.naming import name_clusters
@@ -32,6 +33,20 @@ def base_node_id(cluster_id: int) -> str:
     return f"b{cluster_id:05d}"
 
 
+# What the heuristic hierarchy and auditor read (their input fingerprints).
+HIERARCHY_READS = {
+    "cluster_names": ("cluster_id", "name", "description", "terms"),
+    "base_clusters": ("cluster_id", "conversations"),
+}
+PRIVACY_AUDIT_READS = {
+    "hierarchy_nodes": ("level", "node_id", "parent_id", "name", "description", "terms", "conversations"),
+    "base_cluster_members": ("cluster_id", "conversation_id"),
+    "facets": ("conversation_id", "user_hash", "request"),
+    "cluster_names": ("cluster_id", "sample_ids"),
+    "base_clusters": ("cluster_id", "conversations", "unique_users"),
+}
+
+
 @dg.asset(
     partitions_def=daily_partitions,
     group_name="naming",
@@ -52,13 +67,18 @@ def hierarchy(
     Candidate names only: nothing here is public until privacy_audit and published_clusters pass it."""
     started = time.perf_counter()
     day = partition_date(context)
+    backend = llm.get(llm_store(context, warehouse))
     with warehouse.get().connect("private") as con:
+        if backend.heuristic:  # an LLM's parents are reused through the LLM cache instead
+            fingerprint = input_fingerprint(con, "hierarchy", day, HIERARCHY_READS, [pipeline, llm, embedder])
+            reused = reusable_outputs(con, fingerprint)
+            if reused is not None:
+                return dg.MaterializeResult(metadata=reused_metadata(reused, time.perf_counter() - started))
         rows = query_arrow(con, load_sql("select_base_nodes.sql"), [day]).to_pylist()
     base = [
         Node(base_node_id(r["cluster_id"]), 0, r["name"], r["description"], r["conversations"], tuple(r["terms"]))
         for r in rows
     ]
-    backend = llm.get(llm_store(context, warehouse))
     builder = OfflineParentBuilder() if backend.heuristic else LLMParentBuilder(backend)
     def embed(texts: list[str]):
         return embed_with_cache(texts, embedder, warehouse).matrix
@@ -80,6 +100,8 @@ def hierarchy(
     )
     with warehouse.get().connect("private") as con, transaction(con):
         written = replace_partition(con, "hierarchy_nodes", day, table)
+        if backend.heuristic:
+            record_outputs(con, fingerprint, ["hierarchy_nodes"])
     per_level = Counter(n.level for n in tree.nodes)
     return dg.MaterializeResult(
         metadata={
@@ -88,6 +110,7 @@ def hierarchy(
             "method": builder.method,
             "heuristic": backend.heuristic,
             **backend.usage_metadata(),
+            "reused": False,
             "seconds": round(time.perf_counter() - started, 3),
         }
     )
@@ -100,9 +123,8 @@ class _Auditor:
         self.backend = backend
         self.offline = OfflineAuditor(rare_terms)
 
-    # With an LLM auditor, only the high-precision rules join in: an LLM writes its own words, so "used by
-    # few users" says nothing about them, while an email or a person's name is never acceptable.
-    HARD_RULES = ("pii_", "placeholder", "person_name", "long_number")
+    # With an LLM auditor, only the high-precision rules join in (OfflineAuditor.backstop_findings): an email,
+    # a person's name or a word fewer than min_unique_users users wrote is never acceptable.
 
     def audit(self, items: list[tuple[str, str]]) -> list[tuple[int, str]]:
         if not isinstance(self.backend, ClaudeBackend):
@@ -113,7 +135,7 @@ class _Auditor:
         for (name, description), answer in zip(items, answers):
             # An unanswered audit counts as a failure (rating 1): nothing unaudited is published.
             llm = (1, "auditor gave no valid answer") if isinstance(answer, TaskFailure) else (answer.rating, answer.justification)
-            hard = [f for f in self.offline.findings(name, description) if f.rule.startswith(self.HARD_RULES)]
+            hard = self.offline.backstop_findings(name, description)
             worst = min(hard, key=lambda f: f.rating, default=None)
             if worst is not None and worst.rating < llm[0]:
                 # Defence in depth: deterministic detectors can only lower the LLM's rating.
@@ -138,7 +160,13 @@ def privacy_audit(
     level (a parent counts only its published children). One row per node in cluster_audit says why."""
     started = time.perf_counter()
     day = partition_date(context)
+    backend = llm.get(llm_store(context, warehouse))
     with warehouse.get().connect("private") as con:
+        if backend.heuristic:  # an LLM auditor's ratings are reused through the LLM cache instead
+            fingerprint = input_fingerprint(con, "privacy_audit", day, PRIVACY_AUDIT_READS, [pipeline, llm])
+            reused = reusable_outputs(con, fingerprint)
+            if reused is not None:
+                return dg.MaterializeResult(metadata=reused_metadata(reused, time.perf_counter() - started))
         nodes = query_arrow(con, "SELECT * FROM hierarchy_nodes WHERE partition_date = ? ORDER BY level, node_id",
                             [day]).to_pylist()
         membership = con.execute(load_sql("select_members_with_users.sql"), [day]).fetchall()
@@ -152,7 +180,6 @@ def privacy_audit(
     for index, (cluster_id, _, _, _) in enumerate(membership):
         members[base_node_id(cluster_id)].append(index)
     summaries = [summary for _, _, _, summary in membership]
-    backend = llm.get(llm_store(context, warehouse))
     auditor = _Auditor(backend, rare_terms_of(summaries, user_of, pipeline.min_unique_users))
 
     first = auditor.audit([(n["name"], n["description"]) for n in nodes])
@@ -202,6 +229,8 @@ def privacy_audit(
     table = pa.Table.from_pylist(rows, schema=_AUDIT_SCHEMA)
     with warehouse.get().connect("private") as con, transaction(con):
         written = replace_partition(con, "cluster_audit", day, table)
+        if backend.heuristic:
+            record_outputs(con, fingerprint, ["cluster_audit"])
     outcome = Counter(r["decision"] for r in rows)
     return dg.MaterializeResult(
         metadata={
@@ -212,6 +241,7 @@ def privacy_audit(
             "min_audit_rating": pipeline.min_audit_rating,
             "auditor": "llm" if isinstance(backend, ClaudeBackend) else "heuristic: rule-based",
             **backend.usage_metadata(),
+            "reused": False,
             "seconds": round(time.perf_counter() - started, 3),
         }
     )

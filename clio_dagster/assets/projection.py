@@ -3,10 +3,12 @@
 import time
 
 import dagster as dg
+import numpy as np
 import pyarrow as pa
 
 from clio_dagster.assets.embeddings import arrow_to_vectors
-from clio_dagster.core.projection import project
+from clio_dagster.assets.reuse import input_fingerprint, record_outputs, reusable_outputs, reused_metadata
+from clio_dagster.core.projection import project, projection_method
 from clio_dagster.partitions import daily_partitions
 from clio_dagster.resources import PipelineConfig, WarehouseResource, partition_date
 from clio_dagster.storage import load_sql, query_arrow, replace_partition, transaction
@@ -27,28 +29,36 @@ def map_projection(
     started = time.perf_counter()
     day = partition_date(context)
     with warehouse.get().connect("private") as con:
-        rows = query_arrow(con, load_sql("select_map_inputs.sql"), [day])
-    ids = rows.column("conversation_id").to_pylist()
-    if ids:
+        fingerprint = input_fingerprint(con, "map_projection", day,
+                                        {"summary_embeddings": ("conversation_id", "embedding")}, [pipeline])
+        reused = reusable_outputs(con, fingerprint)
+        if reused is None:
+            rows = query_arrow(con, load_sql("select_map_inputs.sql"), [day])
+    if reused is not None:
+        return dg.MaterializeResult(metadata=reused_metadata(reused, time.perf_counter() - started))
+    ids = rows.column("conversation_id")
+    n = len(ids)
+    points = np.zeros((0, 2), np.float32)
+    if n:
         embedding = rows.column("embedding").combine_chunks()
         points = project(arrow_to_vectors(embedding, embedding.type.list_size), seed=pipeline.seed)
-    else:
-        points = None
     table = pa.table(
         {
-            "partition_date": pa.array([day] * len(ids), pa.date32()),
+            "partition_date": pa.array([day] * n, pa.date32()),
             "conversation_id": ids,
-            "x": pa.array(points[:, 0] if ids else [], pa.float32()),
-            "y": pa.array(points[:, 1] if ids else [], pa.float32()),
+            "x": pa.array(points[:, 0], pa.float32()),
+            "y": pa.array(points[:, 1], pa.float32()),
         }
     )
     with warehouse.get().connect("private") as con, transaction(con):
         written = replace_partition(con, "map_points", day, table)
+        record_outputs(con, fingerprint, ["map_points"])
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": written,
-            "method": "UMAP n_neighbors=15 min_dist=0 cosine" if len(ids) >= 17 else "PCA (too few points for UMAP)",
+            "method": projection_method(n),
             "seed": pipeline.seed,
+            "reused": False,
             "seconds": round(time.perf_counter() - started, 3),
         }
     )

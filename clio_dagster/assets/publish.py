@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from clio_dagster.core.privacy import FacetCount, pool_small_values
+from clio_dagster.core.substrings import count_substrings
 from clio_dagster.partitions import daily_partitions
 from clio_dagster.resources import EmbedderResource, LLMResource, PipelineConfig, WarehouseResource, partition_date
 from clio_dagster.storage import load_sql, query_arrow, replace_partition, transaction
@@ -190,7 +191,7 @@ def _run_checks(con, day, pipeline: PipelineConfig, audit: list[dict], private_i
         for table in ("published_clusters", "cluster_facets", "partition_summaries")
         for row in con.execute(f"SELECT * FROM {table} WHERE partition_date = ? ORDER BY ALL", [day]).fetchall()
     )
-    leaked = sum(1 for identifier in private_ids if identifier and identifier in public_text)
+    leaked = count_substrings(public_text, private_ids)
     return [
         dg.AssetCheckResult(check_name=THRESHOLDS_HOLD, passed=not violations,
                             metadata={"violating_clusters": [v[0] for v in violations]}),

@@ -2,25 +2,35 @@
 
 Unpartitioned: it reads ALL partitions of published_clusters from the public DB and rebuilds the three
 public topic tables from scratch (core/topics.py processes days in date order), so the result does not
-depend on the order in which partitions were materialised or backfilled. Reads only public data; the
-private DB is opened only for the embedding cache (vectors of public names, keyed by model and text hash).
+depend on the order in which partitions were materialised or backfilled. Topics are matched on public
+data (embeddings of public names, cached in the private DB by model and text hash). Growth is measured on
+private summary embeddings (a fixed sample per day) against each published cluster's centroid; only the
+resulting shares, aggregates over clusters that passed the thresholds, reach the public DB.
 """
 
 
 import time
-from datetime import timedelta
+from collections import OrderedDict
+from datetime import date, timedelta
 
 import dagster as dg
 import numpy as np
 import pyarrow as pa
 
-from clio_dagster.assets.embeddings import embed_with_cache
+from clio_dagster.assets.embeddings import arrow_to_vectors, embed_with_cache
 from clio_dagster.core.hashing import text_hash
-from clio_dagster.core.topics import DayCluster, DayClusters, Registry, match_topics
+from clio_dagster.core.topics import (
+    DayCluster, DayClusters, Registry, match_topics, nearest_centroid_shares, published_base_nodes,
+)
 from clio_dagster.resources import EmbedderResource, PipelineConfig, WarehouseResource
-from clio_dagster.storage import replace_table, transaction
+from clio_dagster.explorer.compare import comparison_tables, compare_windows, parse_period, to_markdown, write_comparison
+from clio_dagster.explorer.render import index_data, write_index
+from clio_dagster.storage import load_sql, query_arrow, replace_comparison, replace_table, transaction
 
 NO_EMERGING_TOPICS = "no_emerging_topics"
+# Conversations per day whose nearest cluster is counted for growth: a share's standard error at this
+# size is <= 0.7 percentage points, and the cost stays flat however large a day is.
+GROWTH_SAMPLE = 5000
 
 # Re-run whenever any day of published_clusters was (re)materialised since topic_registry's last
 # request, once nothing upstream is still running. Unlike AutomationCondition.eager(), it does not wait
@@ -42,6 +52,53 @@ def topic_text(name: str, description: str) -> str:
 def _embed_topics(texts: list[str], embedder: EmbedderResource, warehouse: WarehouseResource) -> tuple[np.ndarray, int]:
     result = embed_with_cache(texts, embedder, warehouse)
     return result.matrix, result.encoded
+
+
+def _conversation_shares(
+    warehouse: WarehouseResource, published: list[tuple], window_days: int
+) -> dict[tuple[date, str], tuple[float, tuple[tuple[date, float], ...]]]:
+    """(day, cluster id) -> (share of the day's sampled conversations whose nearest base centroid is one of
+    the cluster's published base clusters, the same share on each published day of the trailing window).
+    Every base centroid of the day competes, suppressed ones included, so the regions stay tight.
+    Empty when the private DB has no embeddings (core/topics.py then falls back to topic-level growth)."""
+    levels_by_day: dict[date, dict[str, int]] = {}
+    for row in published:
+        levels_by_day.setdefault(row[0], {})[row[2]] = row[1]
+    days = sorted(levels_by_day)
+    samples: OrderedDict[date, np.ndarray] = OrderedDict()
+    out: dict[tuple[date, str], tuple[float, tuple[tuple[date, float], ...]]] = {}
+    with warehouse.get().connect("private") as con:
+        if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'summary_embeddings'").fetchone()[0]:
+            return {}
+
+        def sample(day: date) -> np.ndarray:
+            if day not in samples:
+                column = query_arrow(con, load_sql("select_embedding_sample.sql"), [day, GROWTH_SAMPLE]).column(0)
+                column = column.combine_chunks()
+                samples[day] = arrow_to_vectors(column, column.type.list_size) if len(column) else np.zeros((0, 0))
+                while len(samples) > window_days + 1:  # days are visited in order: older ones are not needed again
+                    samples.popitem(last=False)
+            return samples[day]
+
+        for day in days:
+            base = con.execute("SELECT cluster_id, centroid FROM base_clusters WHERE partition_date = ? ORDER BY 1",
+                               [day]).fetchall()
+            today = sample(day)
+            if not base or not len(today):
+                continue
+            index = {f"b{cluster_id:05d}": i for i, (cluster_id, _) in enumerate(base)}
+            centroids = np.array([centroid for _, centroid in base], dtype=np.float32)
+            trailing = [(d, sample(d)) for d in days if day - timedelta(days=window_days) <= d < day]
+            trailing = [(d, nearest_centroid_shares(centroids, s)) for d, s in trailing
+                        if len(s) and s.shape[1] == centroids.shape[1]]
+            nearest = nearest_centroid_shares(centroids, today)
+            tree = dict(con.execute("SELECT node_id, parent_id FROM hierarchy_nodes WHERE partition_date = ? "
+                                    "ORDER BY node_id", [day]).fetchall())
+            for cluster_id, bases in published_base_nodes(tree, levels_by_day[day]).items():
+                rows = [index[b] for b in bases if b in index]
+                out[(day, cluster_id)] = (float(nearest[rows].sum()),
+                                          tuple((d, float(shares[rows].sum())) for d, shares in trailing))
+    return out
 
 
 def _tables(registry: Registry) -> dict[str, pa.Table]:
@@ -67,6 +124,7 @@ def _tables(registry: Registry) -> dict[str, pa.Table]:
             "concerning_mean": pa.array([r.concerning_mean for r in registry.topic_days], pa.float64()),
             "similarity": pa.array([r.similarity for r in registry.topic_days], pa.float64()),
             "growth": pa.array([r.growth for r in registry.topic_days], pa.float64()),
+            "baseline_share": pa.array([r.baseline_share for r in registry.topic_days], pa.float64()),
         }),
         "emerging_topics": pa.table({
             "partition_date": pa.array([e.day for e in registry.emerging], pa.date32()),
@@ -129,19 +187,23 @@ def topic_registry(
             "concerning_mean FROM published_clusters ORDER BY partition_date, level, cluster_id"
         ).fetchall()
     vectors, encoded = _embed_topics([topic_text(r[3], r[4]) for r in published], embedder, warehouse)
+    shares = _conversation_shares(warehouse, published, pipeline.topic_window_days)
     by_day: dict = {}
     for row, vector in zip(published, vectors):
+        nearest, trailing = shares.get((row[0], row[2]), (None, None))
         by_day.setdefault(row[0], []).append(DayCluster(row[1], row[2], row[3], row[4], row[5], row[6], row[7],
-                                                        row[8], vector))
+                                                        row[8], vector, nearest, trailing))
     registry = match_topics(
         [DayClusters(d, cs) for d, cs in sorted(by_day.items())],
         threshold=pipeline.topic_match_threshold, window_days=pipeline.topic_window_days,
         min_share=pipeline.emerging_min_share, growth_factor=pipeline.emerging_growth_factor,
     )
     tables = _tables(registry)
-    with warehouse.get().connect("public") as con, transaction(con):
-        for name, table in tables.items():
-            replace_table(con, name, table)
+    with warehouse.get().connect("public") as con:
+        with transaction(con):
+            for name, table in tables.items():
+                replace_table(con, name, table)
+        index = write_index(index_data(con), warehouse.explorer_dir)  # its topics table follows stable ids
 
     latest = registry.days[-1] if registry.days else None
     recent = [e for e in registry.emerging
@@ -169,7 +231,51 @@ def topic_registry(
             "names_encoded": encoded,
             "names_cached": len({text_hash(topic_text(r[3], r[4])) for r in published}) - encoded,
             "preview": dg.MetadataValue.md(_preview(registry)),
+            "explorer_index": dg.MetadataValue.path(str(index)),
             "seconds": round(time.perf_counter() - started, 3),
         },
         check_results=[check],
     )
+
+
+class TopicWindows(dg.Config):
+    """Two date windows around an event, each `YYYY-MM-DD..YYYY-MM-DD` (both days included)."""
+
+    before: str
+    after: str
+    factor: float = 1.5  # mean-share ratio that counts as growing or shrinking
+
+
+@dg.asset(
+    group_name="trends",
+    kinds={"duckdb", "html"},
+    owners=["team:clio"],
+    deps=["topic_registry"],
+)
+def topic_changes(context: dg.AssetExecutionContext, config: TopicWindows, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Topics that appear, vanish, grow or shrink between two windows (launch it with the windows as run config,
+    or `clio compare`). Stored per comparison in the public DB (topic_comparisons, topic_changes), written as
+    Markdown and as an explorer page, and listed in the explorer index. Public topic tables only."""
+    try:
+        before, after = parse_period(config.before), parse_period(config.after)
+    except ValueError as exc:
+        raise dg.Failure(f"topic_changes: {exc}") from None
+    with warehouse.get().connect("public") as con:
+        comparison = compare_windows(con, before, after, config.factor)
+        with transaction(con):
+            for name, table in comparison_tables(comparison).items():
+                replace_comparison(con, name, comparison.key, table)
+        markdown, page = write_comparison(comparison, warehouse.explorer_dir)
+        index = write_index(index_data(con), warehouse.explorer_dir)
+    kinds = {kind: sum(1 for c in comparison.changes if c.kind == kind) for kind in ("appears", "vanishes", "grows", "shrinks")}
+    return dg.MaterializeResult(metadata={
+        "comparison": comparison.key,
+        "days_before": comparison.days_before,
+        "days_after": comparison.days_after,
+        **kinds,
+        "dagster/row_count": len(comparison.changes),
+        "report": dg.MetadataValue.md(to_markdown(comparison)),
+        "markdown": dg.MetadataValue.path(str(markdown)),
+        "page": dg.MetadataValue.path(str(page)),
+        "explorer_index": dg.MetadataValue.path(str(index)),
+    })

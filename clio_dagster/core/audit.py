@@ -96,6 +96,9 @@ RULE_RATINGS: dict[str, int] = {
     "proper_noun_run": 3,
 }
 
+# Rule prefixes an LLM auditor's rating never overrides (with rare single words: `backstop_findings`).
+BACKSTOP_RULES = ("pii_", "placeholder", "person_name", "long_number")
+
 _RULE_TEXT: dict[str, str] = {
     "pii_email": "an email address",
     "pii_url": "a URL or domain",
@@ -345,6 +348,18 @@ class OfflineAuditor:
         for pos, f in found:
             unique.setdefault((f.rule, f.detail), (pos, f))
         return tuple(f for _, f in sorted(unique.values(), key=lambda pf: (pf[0], pf[1].rating, pf[1].rule)))
+
+    def backstop_findings(self, name: str, description: str) -> tuple[AuditFinding, ...]:
+        """The findings that stand whatever an LLM auditor says (it can be wrong, or talked into a rating by the
+        text it audits): PII, person names, scrubber placeholders and long numbers anywhere, and in the name a
+        single word that fewer than min_unique_users users wrote. A name describes a cluster of at least that
+        many users, so such a word was copied from the few who wrote it (this is how one user's injected name
+        climbs into a published parent's name); an LLM's own words are in no summary and never count as
+        rare. Descriptions are longer free text, where a rare word is mostly coincidence: the LLM auditor
+        judges them."""
+        hard = [f for f in self.findings(name, description) if f.rule.startswith(BACKSTOP_RULES)]
+        rare_words = [f for f in self.findings(name, "") if f.rule == "rare_term" and " " not in f.detail]
+        return tuple(hard + rare_words)
 
     def audit(self, name: str, description: str) -> AuditResult:
         findings = self.findings(name, description)

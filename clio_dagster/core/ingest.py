@@ -66,7 +66,9 @@ Reject policy (checks run in this order; the first failing one decides the reaso
    whitespace after dropping non-text blocks and NULs rejects the whole record. We keep this
    strict and simple: a conversation with a blank turn is not silently repaired.
 7. ``TEXT_TOO_LONG``: a turn over ``max_message_chars`` or a conversation (sum of turn lengths)
-   over ``max_conversation_chars``.
+   over ``max_conversation_chars``. A JSONL line longer than ``IngestLimits.max_line_bytes`` gets this
+   reason before anything else (it is skipped in chunks, never decoded), so one huge line cannot
+   exhaust memory.
 8. ``DUPLICATE_ID`` is applied afterwards by ``DuplicateFilter`` (first occurrence wins).
 
 ``Rejected.detail`` names the field and the rule, e.g. ``"messages[2].role: 'wizard' is not a
@@ -147,6 +149,13 @@ class Rejected:
 class IngestLimits:
     max_message_chars: int = 100_000
     max_conversation_chars: int = 400_000
+
+    @property
+    def max_line_bytes(self) -> int:
+        """The longest JSONL line worth parsing: a conversation at its character limit written entirely as
+        JSON escapes (12 bytes per character at worst), plus 1 MiB for ids and metadata. Anything longer is
+        quarantined without being decoded or held in memory whole."""
+        return 12 * self.max_conversation_chars + (1 << 20)
 
 
 # --------------------------------------------------------------------------------------------
@@ -613,12 +622,33 @@ def _open_bytes(path: Path):  # noqa: ANN202
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")  # noqa: SIM115
 
 
+def _bounded_lines(fh: Any, limit: int) -> Iterator[tuple[bytes, int]]:
+    """(line, its length in bytes) for each line of a binary file; a line longer than `limit` comes back as
+    (b"", length), read in 1 MiB chunks and dropped, so memory stays bounded whatever the file holds."""
+    while raw := fh.readline(limit + 1):
+        if len(raw) <= limit or raw.endswith(b"\n"):
+            yield raw, len(raw)
+            continue
+        size = len(raw)
+        while chunk := fh.readline(1 << 20):
+            size += len(chunk)
+            if chunk.endswith(b"\n"):
+                break
+        yield b"", size
+
+
 def _iter_jsonl(path: Path, file: str, limits: IngestLimits) -> Iterator[Accepted | Rejected]:
     lineno = 0
     try:
         with _open_bytes(path) as fh:
-            for raw in fh:
+            for raw, size in _bounded_lines(fh, limits.max_line_bytes):
                 lineno += 1
+                if not raw:
+                    yield Rejected(
+                        SourceLocation(file, lineno), None, RejectReason.TEXT_TOO_LONG,
+                        f"line: {size} bytes > limit {limits.max_line_bytes}",
+                    )
+                    continue
                 if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                     raw = raw[3:]
                 if not raw.strip():

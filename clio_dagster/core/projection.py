@@ -18,6 +18,9 @@ Behaviour by size:
   pynndescent, whose numba functions can't be cached on disk and cost ~25 s of JIT compilation in
   every fresh process. Above it UMAP runs pynndescent (`force_approximation_algorithm=True` is set
   throughout, so umap-learn never takes its slow exact path).
+* n > UMAP_FIT_MAX_POINTS: UMAP as above on a seeded sample of UMAP_FIT_MAX_POINTS points; every other
+  point goes to the distance-weighted mean position of its n_neighbors nearest sampled points (exact
+  cosine neighbours, `place_by_neighbours`), as umap-learn initialises points it transforms.
 
 The same input and seed give bit-identical output (a fixed `random_state` makes umap-learn run
 single-threaded). umap-learn and numba are imported lazily, on the first UMAP call; that call pays
@@ -43,13 +46,19 @@ __all__ = [
     "exact_cosine_knn",
     "normalise_unit_square",
     "parent_positions",
+    "place_by_neighbours",
     "project",
+    "projection_method",
 ]
 
 # Up to this many points the neighbour graph is computed exactly here (blocked numpy) and handed to
 # UMAP as `precomputed_knn`; above it UMAP runs pynndescent. Measured on 2 cores, 384-d: exact kNN
 # 0.3 s at 5,000 points and 5.6 s at 20,000 (whole warm UMAP 12.3 s vs 11.3 s with pynndescent).
 EXACT_KNN_MAX_POINTS = 20_000
+# Above this many points UMAP is fitted on a seeded sample of this size and every other point is placed from
+# its nearest sampled points (`place_by_neighbours`): the map is published per cluster only, and a full fit
+# at 100k points costs minutes on 2 cores. Measured at 100k (2 cores): see BENCHMARKS.md, scale section.
+UMAP_FIT_MAX_POINTS = 20_000
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,33 @@ def _pca_2d(x: np.ndarray, seed: int) -> np.ndarray:
     return out
 
 
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.ascontiguousarray(x / np.where(norms > 0, norms, 1.0), dtype=np.float32)
+
+
+def _blocked_cosine_knn(
+    queries: np.ndarray, reference: np.ndarray, k: int, block: int, self_first: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """k nearest rows of `reference` (unit rows) for each row of `queries` (unit rows), by 1 - cos, ties by index.
+    With `self_first`, queries are the reference itself and each row is put first in its own list."""
+    n = queries.shape[0]
+    indices = np.empty((n, k), dtype=np.int32)
+    distances = np.empty((n, k), dtype=np.float32)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        dist = 1.0 - queries[start:stop] @ reference.T
+        if self_first:
+            rows = np.arange(stop - start)
+            dist[rows, rows + start] = -1.0  # self first, whatever the duplicates
+        part = np.argpartition(dist, k - 1, axis=1)[:, :k]
+        part_dist = np.take_along_axis(dist, part, axis=1)
+        order = np.lexsort((part, part_dist), axis=1)  # by distance, then index
+        indices[start:stop] = np.take_along_axis(part, order, axis=1)
+        distances[start:stop] = np.maximum(np.take_along_axis(part_dist, order, axis=1), 0.0)
+    return indices, distances
+
+
 def exact_cosine_knn(x: np.ndarray, k: int, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest neighbours by cosine distance (1 - cos), each point first in its own row.
 
@@ -132,21 +168,21 @@ def exact_cosine_knn(x: np.ndarray, k: int, block: int = 1024) -> tuple[np.ndarr
     n = x.shape[0]
     if not 1 <= k <= n:
         raise ValueError(f"k must be in [1, {n}], got {k}")
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    unit = np.ascontiguousarray(x / np.where(norms > 0, norms, 1.0), dtype=np.float32)
-    indices = np.empty((n, k), dtype=np.int32)
-    distances = np.empty((n, k), dtype=np.float32)
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        dist = 1.0 - unit[start:stop] @ unit.T
-        rows = np.arange(stop - start)
-        dist[rows, rows + start] = -1.0  # self first, whatever the duplicates
-        part = np.argpartition(dist, k - 1, axis=1)[:, :k]
-        part_dist = np.take_along_axis(dist, part, axis=1)
-        order = np.lexsort((part, part_dist), axis=1)  # by distance, then index
-        indices[start:stop] = np.take_along_axis(part, order, axis=1)
-        distances[start:stop] = np.maximum(np.take_along_axis(part_dist, order, axis=1), 0.0)
-    return indices, distances
+    unit = _unit_rows(x)
+    return _blocked_cosine_knn(unit, unit, k, block, self_first=True)
+
+
+def place_by_neighbours(
+    queries: np.ndarray, reference: np.ndarray, reference_2d: np.ndarray, k: int, block: int = 1024
+) -> np.ndarray:
+    """2-D positions for `queries` from a map of `reference`: each query goes to the mean of its k nearest
+    reference points' positions (cosine), weighted by 1 / (distance + 0.01), as umap-learn places new points
+    before refining them. Deterministic (exact neighbours, ties by index)."""
+    k = min(k, reference.shape[0])
+    indices, distances = _blocked_cosine_knn(_unit_rows(queries), _unit_rows(reference), k, block, self_first=False)
+    weights = 1.0 / (distances.astype(np.float64) + 0.01)
+    weights /= weights.sum(axis=1, keepdims=True)
+    return np.einsum("nk,nkd->nd", weights, np.asarray(reference_2d, dtype=np.float64)[indices])
 
 
 def _umap_2d(x: np.ndarray, seed: int, n_neighbors: int, min_dist: float) -> np.ndarray:
@@ -197,9 +233,25 @@ def project(embeddings: np.ndarray, seed: int = 0, n_neighbors: int = 15, min_di
         raise ValueError("embeddings contain NaN or infinite values")
     if n < n_neighbors + 2:
         raw = _pca_2d(x, seed)
-    else:
+    elif n <= UMAP_FIT_MAX_POINTS:
         raw = _umap_2d(x, seed, n_neighbors, min_dist)
+    else:
+        fitted = np.sort(np.random.default_rng(seed).choice(n, size=UMAP_FIT_MAX_POINTS, replace=False))
+        rest = np.setdiff1d(np.arange(n), fitted, assume_unique=True)
+        raw = np.empty((n, 2), dtype=np.float64)
+        raw[fitted] = _umap_2d(x[fitted], seed, n_neighbors, min_dist)
+        raw[rest] = place_by_neighbours(x[rest], x[fitted], raw[fitted], n_neighbors)
     return normalise_unit_square(raw)
+
+
+def projection_method(n: int, n_neighbors: int = 15) -> str:
+    """How `project` maps n points (for metadata)."""
+    if n < n_neighbors + 2:
+        return "PCA (too few points for UMAP)"
+    method = f"UMAP n_neighbors={n_neighbors} min_dist=0 cosine"
+    if n > UMAP_FIT_MAX_POINTS:
+        method += f", fitted on a seeded sample of {UMAP_FIT_MAX_POINTS:,}; others placed by their nearest sampled points"
+    return method
 
 
 def cluster_positions(points_2d: np.ndarray, labels: np.ndarray) -> list[ClusterPosition]:

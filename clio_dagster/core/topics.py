@@ -11,14 +11,20 @@ Each day's published clusters are matched, level by level, to the topics seen so
   of creation (day, then level, then cluster id), so ids are deterministic.
 - A topic's vector is the normalised MEAN of its members' vectors (not the last-seen one): a topic
   drifts slowly, and a single odd day cannot move it far from what it has been.
-- growth(topic, day) = share(day) / mean share over the trailing window: the partitions present in the
-  data within the `window_days` calendar days before `day` and not before the topic's first day,
-  counting share 0 on those where the topic was absent (a gap lowers the baseline; the days before a
-  topic existed do not: that is what "new" reports). None on a topic's first day, when no partition
-  lies in the window, or when the trailing mean is 0.
-- Emerging on a day (never on the first day a level has data, where everything is new): a topic first
-  seen that day with share >= `min_share` (reason "new"), or a topic with share >= `min_share` and
-  growth > `growth_factor` (reason "growth").
+- growth of a day's cluster, when the day carries a conversation-level baseline (`baseline_share`, see
+  `nearest_centroid_shares`): the share of the day's conversations nearest to the cluster's centroid
+  over the mean share of the trailing window's conversations nearest to it. Clusters are cut afresh
+  every day, so a cluster whose boundary moved (k-means split or merged neighbours) changes its share
+  without any change in what users asked; measuring the same region of embedding space on the trailing
+  days cancels that out, and only real change in volume remains.
+- Without a baseline (no private embeddings for the window): growth(topic, day) = share(day) / mean share
+  over the trailing window: the partitions present in the data within the `window_days` calendar days
+  before `day` and not before the topic's first day, counting share 0 on those where the topic was
+  absent. None on a topic's first day, when no partition lies in the window, or when the baseline is 0.
+- Emerging on a day (never on the first day a level has data, where everything is new), for clusters
+  with share >= `min_share`: a topic first seen that day (reason "new") unless its baseline shows the
+  same conversations were already there (growth <= `growth_factor`: a new cut of old conversations,
+  not a new topic), or a topic seen before whose growth > `growth_factor` (reason "growth").
 """
 
 from __future__ import annotations
@@ -41,6 +47,10 @@ class DayCluster:
     share: float
     concerning_mean: float | None
     vector: np.ndarray  # unit embedding of "name: description"
+    # Share of the day's conversations nearest to this cluster's base centroids, and the same share on
+    # each earlier day within `window_days` ((day, share) pairs); None without private embeddings.
+    nearest_share: float | None = None
+    trailing_nearest: tuple[tuple[date, float], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ class TopicDay:
     concerning_mean: float | None
     similarity: float | None  # to the topic before this day (None: the day the topic was founded)
     growth: float | None
+    baseline_share: float | None
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,30 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return vectors / norms
+
+
+def nearest_centroid_shares(centroids: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
+    """For each centroid, the fraction of `embeddings` whose nearest centroid (cosine) it is."""
+    if len(centroids) == 0:
+        return np.zeros(0)
+    if len(embeddings) == 0:
+        return np.zeros(len(centroids))
+    nearest = np.argmax(_unit(np.asarray(embeddings, dtype=np.float32)) @ _unit(np.asarray(centroids, dtype=np.float32)).T,
+                        axis=1)
+    return np.bincount(nearest, minlength=len(centroids)) / len(embeddings)
+
+
+def published_base_nodes(tree: dict[str, str | None], published: dict[str, int]) -> dict[str, list[str]]:
+    """The published base nodes under every published node (itself, for a base node): a parent is
+    published with its published children only, so only chains of published nodes count."""
+    under: dict[str, list[str]] = {}
+    for node_id, level in sorted(published.items(), key=lambda kv: (kv[1], kv[0])):
+        if level == 0:
+            under[node_id] = [node_id]
+        else:
+            under[node_id] = sorted(b for child, parent in tree.items()
+                                    if parent == node_id and child in under for b in under[child])
+    return under
 
 
 def match_topics(
@@ -166,15 +201,27 @@ def match_topics(
     emerging: list[Emerging] = []
     for day, topic_id, cluster, sim in matched:
         topic = topics[topic_id]
-        window = [d for d in all_days
-                  if max(day - timedelta(days=window_days), topic.first_seen) <= d < day]
-        trailing = float(np.mean([share_of.get((topic_id, d), 0.0) for d in window])) if window else 0.0
-        growth = cluster.share / trailing if trailing > 0 else None
+        baseline = None
+        if cluster.nearest_share is not None and cluster.trailing_nearest is not None:
+            # A new topic is compared with every trailing day (were these conversations there before?);
+            # an existing one only with the days since it was founded, as in the fallback below.
+            window = [s for d, s in cluster.trailing_nearest if topic.first_seen == day or d >= topic.first_seen]
+            baseline = float(np.mean(window)) if window else None
+        if baseline is not None:
+            growth = cluster.nearest_share / baseline if baseline > 0 else None
+        else:
+            window = [d for d in all_days
+                      if max(day - timedelta(days=window_days), topic.first_seen) <= d < day]
+            trailing = float(np.mean([share_of.get((topic_id, d), 0.0) for d in window])) if window else 0.0
+            growth = cluster.share / trailing if trailing > 0 else None
         topic_days.append(TopicDay(topic_id, day, cluster.cluster_id, cluster.name, cluster.conversations,
-                                   cluster.users, cluster.share, cluster.concerning_mean, sim, growth))
+                                   cluster.users, cluster.share, cluster.concerning_mean, sim, growth,
+                                   baseline))
         if day == first_day_of_level[topic.level] or cluster.share < min_share:
             continue
         if topic.first_seen == day:
+            if growth is not None and growth <= growth_factor:
+                continue  # a new cut of conversations the trailing days already had
             emerging.append(Emerging(day, topic_id, topic.level, cluster.name, "new", cluster.share, growth))
         elif growth is not None and growth > growth_factor:
             emerging.append(Emerging(day, topic_id, topic.level, cluster.name, "growth", cluster.share, growth))

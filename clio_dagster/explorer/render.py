@@ -21,6 +21,9 @@ from typing import Any
 
 import duckdb
 
+from clio_dagster.core.concern import DEFAULT_CONCERN_FLOOR
+from clio_dagster.explorer.compare import TITLES, load_comparisons
+
 STATIC = Path(__file__).parent / "static"
 SCHEMA_VERSION = 1
 CLUSTER_COLUMNS = (
@@ -63,9 +66,10 @@ def list_partitions(con: duckdb.DuckDBPyConnection) -> list[date]:
     return [r[0] for r in con.execute("SELECT partition_date FROM partition_summaries ORDER BY 1").fetchall()]
 
 
-def partition_data(con: duckdb.DuckDBPyConnection, day: date) -> dict:
+def partition_data(con: duckdb.DuckDBPyConnection, day: date, concern_floor: float = DEFAULT_CONCERN_FLOOR) -> dict:
     """Everything one partition's page shows: the day's public rows, plus the shares of same-named clusters
-    in earlier partitions (for growth and the over-time chart)."""
+    in earlier partitions (for growth and the over-time chart). `concern_floor`: the mean concern from which
+    the page lists a cluster as concerning (CLIO_CONCERN_FLOOR)."""
     cols = ", ".join(CLUSTER_COLUMNS)
     clusters = _select(con, CLUSTER_COLUMNS, f"SELECT {cols} FROM published_clusters WHERE partition_date = ? "
                                              "ORDER BY level, cluster_id", [day])
@@ -89,18 +93,34 @@ def partition_data(con: duckdb.DuckDBPyConnection, day: date) -> dict:
         "facets": facets,
         "history": history,
         "partitions": [d.isoformat() for d in list_partitions(con)],
+        "concern_floor": concern_floor,
     }
 
 
 def index_data(con: duckdb.DuckDBPyConnection) -> dict:
     partitions = _select(con, SUMMARY_COLUMNS, f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM partition_summaries "
                                                "ORDER BY partition_date", [])
-    topics = _select(
-        con, ("level", "name", "partition_date", "share", "conversations", "cluster_id"),
-        "SELECT level, name, partition_date, sum(share), sum(conversations), min(cluster_id) "
-        "FROM published_clusters GROUP BY level, name, partition_date ORDER BY ALL", [],
-    )
-    return {"kind": "index", "schema": SCHEMA_VERSION, "partitions": partitions, "topics": topics}
+    topic_columns = ("topic", "level", "name", "partition_date", "share", "conversations", "cluster_id", "emerging")
+    stable = con.execute("SELECT count(*) FROM topic_days").fetchone()[0] > 0
+    if stable:
+        # Stable topic ids (topic_registry): one row per topic whatever its name was on each day.
+        topics = _select(con, topic_columns, """
+            SELECT d.topic_id, t.level, t.latest_name, d.partition_date, d.share, d.conversations, d.cluster_id,
+                   e.reason
+            FROM topic_days AS d JOIN topics AS t USING (topic_id)
+            LEFT JOIN emerging_topics AS e ON e.topic_id = d.topic_id AND e.partition_date = d.partition_date
+            ORDER BY ALL""", [])
+    else:  # before the first topic_registry run: clusters of the same name and level
+        topics = _select(con, topic_columns,
+                         "SELECT level || ':' || name, level, name, partition_date, sum(share), sum(conversations), "
+                         "min(cluster_id), NULL FROM published_clusters GROUP BY level, name, partition_date "
+                         "ORDER BY ALL", [])
+    comparisons = [{"comparison": c.key, "page": f"{c.file_stem}.html", "days_before": c.days_before,
+                    "days_after": c.days_after,
+                    "counts": {kind: sum(1 for x in c.changes if x.kind == kind) for kind in TITLES}}
+                   for c in load_comparisons(con)]
+    return {"kind": "index", "schema": SCHEMA_VERSION, "partitions": partitions, "topics": topics,
+            "stable_topics": stable, "comparisons": comparisons}
 
 
 def _json_for_html(data: dict) -> str:
@@ -114,7 +134,7 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return re.sub(r"\{\{(\w+)\}\}", lambda m: values[m.group(1)], template)
 
 
-def _page(title: str, body: str, data: dict, body_class: str) -> str:
+def page(title: str, body: str, data: dict, body_class: str) -> str:
     css = (STATIC / "explorer.css").read_text(encoding="utf-8")
     js = (STATIC / "explorer.js").read_text(encoding="utf-8")
     if "</style" in css.lower() or "</script" in js.lower():
@@ -124,7 +144,7 @@ def _page(title: str, body: str, data: dict, body_class: str) -> str:
     })
 
 
-def _write(path: Path, text: str) -> Path:
+def write_text(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -135,14 +155,15 @@ def _write(path: Path, text: str) -> Path:
 def write_partition_page(data: dict, out_dir: Path) -> Path:
     day = date.fromisoformat(data["date"])
     body = (STATIC / "partition_body.html").read_text(encoding="utf-8")
-    return _write(Path(out_dir) / page_name(day), _page(f"Clio explorer: {day.isoformat()}", body, data, "app"))
+    return write_text(Path(out_dir) / page_name(day), page(f"Clio explorer: {day.isoformat()}", body, data, "app"))
 
 
-def build_partition_page(public_db: Path, day: date, out_dir: Path) -> Path:
+def build_partition_page(public_db: Path, day: date, out_dir: Path,
+                         concern_floor: float = DEFAULT_CONCERN_FLOOR) -> Path:
     """Write `<out_dir>/<YYYY-MM-DD>.html` for one partition, from the public DB only."""
     con = connect_public(public_db)
     try:
-        data = partition_data(con, day)
+        data = partition_data(con, day, concern_floor)
     finally:
         con.close()
     return write_partition_page(data, out_dir)
@@ -166,23 +187,26 @@ def render_index_body(data: dict) -> str:
             f'<td>{e(backend)}</td><td>{e(p["embedding_model"])}</td></tr>'
         )
     days = [p["partition_date"] for p in parts]
-    by_topic: dict[tuple[int, str], dict[str, dict]] = {}
+    by_topic: dict[tuple[int, str, str], dict[str, dict]] = {}
     for t in data["topics"]:
-        by_topic.setdefault((t["level"], t["name"]), {})[t["partition_date"]] = t
+        by_topic.setdefault((t["level"], t["name"], t["topic"]), {})[t["partition_date"]] = t
     ranked = sorted(by_topic.items(), key=lambda kv: (-kv[0][0], -sum(v["conversations"] for v in kv[1].values()),
-                                                      kv[0][1]))
+                                                      kv[0][1], kv[0][2]))
     shown = ranked[:INDEX_TOPIC_LIMIT]
     head = "".join(f'<th scope="col" class="num">{e(d)}</th>' for d in days)
     topic_rows = []
-    for (level, name), cells in shown:
+    for (level, name, _), cells in shown:
         tds = []
         for d in days:
             cell = cells.get(d)
             if cell is None:
                 tds.append('<td class="num muted">–</td>')
             else:
+                flag = (f' <span class="emerging" title="emerging: {e(cell["emerging"])}">▲</span>'
+                        if cell.get("emerging") else "")
                 tds.append(f'<td class="num"><a href="{e(d)}.html#node={e(cell["cluster_id"])}" '
-                           f'title="{_fmt_int(cell["conversations"])} conversations">{cell["share"] * 100:.1f}%</a></td>')
+                           f'title="{_fmt_int(cell["conversations"])} conversations">{cell["share"] * 100:.1f}%</a>'
+                           f'{flag}</td>')
         topic_rows.append(f'<tr data-name="{e(name.lower())}"><td class="num">{level}</td>'
                           f'<th scope="row">{e(name)}</th>{"".join(tds)}</tr>')
     heuristic = any(p["llm_backend"] == "offline" for p in parts)
@@ -191,6 +215,16 @@ def render_index_body(data: dict) -> str:
     more = (f'<p class="muted">Showing the {INDEX_TOPIC_LIMIT} largest of {len(ranked)} topics.</p>'
             if len(ranked) > INDEX_TOPIC_LIMIT else "")
     empty = "" if parts else '<p class="empty">No partition has been published yet.</p>'
+    matched_by = ("the same stable topic (topic_registry: matched across days by name and description); "
+                  "▲ marks a day the topic emerged" if data["stable_topics"] else
+                  "the published clusters of the same name and level (run topic_registry for stable topics)")
+    comparisons = "".join(
+        f'<li><a href="{e(c["page"])}">{e(c["comparison"])}</a> <span class="muted">'
+        f'{c["counts"]["appears"]} appear, {c["counts"]["grows"]} grow, {c["counts"]["shrinks"]} shrink, '
+        f'{c["counts"]["vanishes"]} vanish</span></li>' for c in data.get("comparisons", []))
+    comparisons_section = (
+        '<section aria-labelledby="compare-h"><h2 id="compare-h">Window comparisons</h2>'
+        f'<ul id="comparison-list">{comparisons}</ul></section>') if comparisons else ""
     return f"""
 <header class="top"><h1>Clio explorer</h1>
 <p class="sub">Published clusters of every partition, from the public DB only: aggregates that passed the
@@ -203,12 +237,17 @@ privacy thresholds and the auditor. No conversation, user id or raw text is in t
 <th scope="col">backend</th><th scope="col">embedding model</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table></section>
 <section aria-labelledby="topics-h"><h2 id="topics-h">Topics across partitions</h2>
-<p class="muted">Share of each partition's conversations in the published clusters of the same name and level
-(top level first). A dash: no published cluster of that name that day.</p>
+<p class="muted">Share of each partition's conversations in {matched_by} (top level first). A dash: the
+topic was not published that day.</p>
 <label class="filter">Filter by name <input type="search" id="topic-filter" autocomplete="off"></label>{more}
 <div class="scroll-x"><table class="grid" id="topic-table"><thead><tr><th scope="col" class="num">level</th>
 <th scope="col">name</th>{head}</tr></thead><tbody>{"".join(topic_rows)}</tbody></table></div></section>
+{comparisons_section}
 </main>"""
+
+
+def write_index(data: dict, out_dir: Path) -> Path:
+    return write_text(Path(out_dir) / "index.html", page("Clio explorer", render_index_body(data), data, "index"))
 
 
 def build_index(public_db: Path, out_dir: Path) -> Path:
@@ -218,4 +257,4 @@ def build_index(public_db: Path, out_dir: Path) -> Path:
         data = index_data(con)
     finally:
         con.close()
-    return _write(Path(out_dir) / "index.html", _page("Clio explorer", render_index_body(data), data, "index"))
+    return write_index(data, out_dir)

@@ -7,6 +7,7 @@ from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from clio_dagster.core.concern import DEFAULT_CONCERN_FLOOR
 from clio_dagster.explorer.render import (
     build_index,
     connect_public,
@@ -17,14 +18,15 @@ from clio_dagster.explorer.render import (
 )
 
 
-def build_missing(public_db: Path, out_dir: Path, rebuild: bool = False) -> list[Path]:
+def build_missing(public_db: Path, out_dir: Path, rebuild: bool = False,
+                  concern_floor: float = DEFAULT_CONCERN_FLOOR) -> list[Path]:
     """Write the page of every partition that has none yet (all of them with `rebuild`), then the index.
     Returns the pages written, index last."""
     out_dir = Path(out_dir)
     con = connect_public(public_db)
     try:
         days = [d for d in list_partitions(con) if rebuild or not (out_dir / page_name(d)).is_file()]
-        data = [partition_data(con, d) for d in days]
+        data = [partition_data(con, d, concern_floor) for d in days]
     finally:
         con.close()
     written = [write_partition_page(d, out_dir) for d in data]

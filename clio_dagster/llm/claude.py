@@ -1,10 +1,11 @@
 """The `claude` backend: Clio's LLM tasks through the anthropic SDK.
 
 Every call is a forced tool call whose schema comes from `llm.schemas`, validated with pydantic; an invalid
-answer is retried once with the validation error, then recorded as a failure for that item. Fixed
-instructions go in a cached system prompt. Calls run concurrently (bounded), the SDK retries 429/529/5xx and
-timeouts honouring `retry-after`, and every answer is cached by (task, prompt version, model, input hash)
-as soon as it arrives, so a re-run or a resume after a crash pays for nothing twice. Facet extraction can go
+answer is sent back with the validation error (up to `max_repairs` times), then recorded as a failure for
+that item. Fixed instructions go in a cached system prompt. Calls run concurrently (bounded), the SDK retries
+429/529/5xx and timeouts honouring `retry-after` (a 200 whose body is not JSON is re-sent here), and every
+answer is journaled the moment it arrives and cached by (task, prompt version, model, input hash), so a
+re-run or a resume after a crash, even a SIGKILL, pays for nothing twice. Facet extraction can go
 through the Message Batches API (half price); submitted batch ids are stored before polling, so a process
 that dies between submit and collect resumes the same batch.
 """
@@ -34,8 +35,12 @@ from clio_dagster.llm.templates import escape_data, load_template
 
 NAMING_METHOD = "llm: Clio contrastive cluster naming"
 FACETS_METHOD = "llm: Clio facets in one structured call"
-# Results are written to the cache in groups this size (and whenever a task finishes).
+# Results are journaled one by one as they arrive (see llm/store.py) and committed to the cache in groups
+# this size (and whenever a task finishes).
 FLUSH_EVERY = 25
+# A response the SDK could not even parse (a garbled or cut-off body with status 200) is not retried by the
+# SDK; it is a transient server fault, so it is re-sent this many times with a short backoff.
+GARBLED_RESPONSE_RETRIES = 3
 
 
 class ClaudeError(RuntimeError):
@@ -48,7 +53,8 @@ class BudgetExceeded(ClaudeError):
 
 @dataclass(frozen=True)
 class ClaudeSettings:
-    api_key: str
+    # Never in a repr, a log line or an exception message.
+    api_key: str = field(repr=False)
     base_url: str | None
     models: dict[str, str]
     temperatures: dict[str, float]
@@ -63,6 +69,8 @@ class ClaudeSettings:
     conversation_token_budget: int = 8_000
     budget_usd: float | None = None
     seed: int = 0
+    # An answer that fails validation is sent back with the error this many times before the item fails.
+    max_repairs: int = 3
 
 
 @dataclass
@@ -169,8 +177,10 @@ class ClaudeBackend(LLMBackend):
 
     def _parse(self, task: str, message: Any) -> tuple[BaseModel | None, str | None, Any]:
         """(validated output, error text, the tool_use block) for one API message."""
+        content = getattr(message, "content", None)
         block = next(
-            (b for b in message.content if getattr(b, "type", None) == "tool_use" and b.name == tool_name(task)),
+            (b for b in (content if isinstance(content, list) else [])
+             if getattr(b, "type", None) == "tool_use" and getattr(b, "name", None) == tool_name(task)),
             None,
         )
         if block is None:
@@ -198,10 +208,11 @@ class ClaudeBackend(LLMBackend):
             ledger.usage.cache_write_tokens + tokens.cache_write_tokens,
             ledger.usage.cache_read_tokens + tokens.cache_read_tokens,
         )
-        self._pending_usage.append(
-            UsageRow(task, model, batch, tokens.input_tokens, tokens.output_tokens, tokens.cache_write_tokens,
-                     tokens.cache_read_tokens, latency_ms, cost, outcome)
-        )
+        row = UsageRow(task, model, batch, tokens.input_tokens, tokens.output_tokens, tokens.cache_write_tokens,
+                       tokens.cache_read_tokens, latency_ms, cost, outcome)
+        if self.store is not None:
+            self.store.journal(usage=[row])
+        self._pending_usage.append(row)
 
     def _estimated_cost(self, request: _Request, batch: bool = False) -> float:
         prompt_tokens = (len(request.user_text) + len(load_template(request.task).system)) // 4
@@ -222,10 +233,19 @@ class ClaudeBackend(LLMBackend):
 
     def flush(self) -> None:
         if self.store is not None:
-            self.store.save(self._pending_cache)
-            self.store.record_usage(self._pending_usage)
+            self.store.save_results(self._pending_cache, self._pending_usage)
         self._pending_cache.clear()
         self._pending_usage.clear()
+
+    def _flush_and_close_journal(self) -> None:
+        committed = False
+        try:
+            self.flush()
+            committed = True
+        finally:
+            if self.store is not None:
+                # A journal that could not be committed stays on disk for the next run to replay.
+                self.store.close_journal(committed=committed)
 
     def usage_metadata(self) -> dict[str, Any]:
         ledger = self.ledger
@@ -243,7 +263,11 @@ class ClaudeBackend(LLMBackend):
 
     # ---- running requests ----------------------------------------------------------------------
     def _remember(self, request: _Request, output: BaseModel) -> None:
-        self._pending_cache.append((request.key, output.model_dump()))
+        entry = (request.key, output.model_dump())
+        if self.store is not None:
+            # On disk before anything else happens: a kill from here on never costs this answer again.
+            self.store.journal(cache=[entry])
+        self._pending_cache.append(entry)
         if len(self._pending_cache) >= FLUSH_EVERY:
             self.flush()
 
@@ -271,10 +295,24 @@ class ClaudeBackend(LLMBackend):
                 "to a model id your account can use."
             ) from None
 
+    @staticmethod
+    async def _create(client: anthropic.AsyncAnthropic, params: dict[str, Any]) -> Any:
+        """messages.create, re-sending a response the SDK could not parse (it retries statuses and timeouts only)."""
+        # This SDK's create() has no temperature argument; the API still takes it in the body.
+        temperature = params.pop("temperature")
+        for attempt in range(GARBLED_RESPONSE_RETRIES + 1):
+            try:
+                return await client.messages.create(**params, extra_body={"temperature": temperature})
+            except (ValueError, anthropic.APIResponseValidationError):
+                if attempt == GARBLED_RESPONSE_RETRIES:
+                    raise
+                await asyncio.sleep(min(0.25 * 2**attempt, 4.0))
+        raise AssertionError("unreachable")
+
     async def _call_one(self, client: anthropic.AsyncAnthropic, semaphore: asyncio.Semaphore, request: _Request) -> BaseModel | TaskFailure:
         extra: list[dict] = []
         last_error = ""
-        for attempt in range(2):
+        for attempt in range(1 + self.settings.max_repairs):
             async with semaphore:
                 # Checked once a slot is free, counting what in-flight calls may still cost.
                 estimate = self._estimated_cost(request)
@@ -286,10 +324,7 @@ class ClaudeBackend(LLMBackend):
                 self._reserved_usd += estimate
                 started = time.perf_counter()
                 try:
-                    params = self._params(request, extra)
-                    # This SDK's create() has no temperature argument; the API still takes it in the body.
-                    temperature = params.pop("temperature")
-                    message = await client.messages.create(**params, extra_body={"temperature": temperature})
+                    message = await self._create(client, self._params(request, extra))
                 except (anthropic.AuthenticationError, anthropic.PermissionDeniedError, anthropic.NotFoundError) as exc:
                     self._raise_for_config(exc, request.key.model)
                     raise
@@ -298,11 +333,16 @@ class ClaudeBackend(LLMBackend):
                     status = getattr(exc, "status_code", None)
                     self._account(request.task, request.key.model, None, False, None, "api_error")
                     return TaskFailure(request.item_id, "api_error", f"{type(exc).__name__} (status {status}) after retries")
+                except (ValueError, anthropic.APIResponseValidationError) as exc:
+                    # Type only: a parser's message can quote the body it choked on.
+                    self._account(request.task, request.key.model, None, False, None, "api_error")
+                    return TaskFailure(request.item_id, "garbled_response",
+                                       f"{type(exc).__name__}: unparseable response after retries")
                 finally:
                     self._reserved_usd -= estimate
                 latency_ms = (time.perf_counter() - started) * 1000
             output, error, block = self._parse(request.task, message)
-            self._account(request.task, request.key.model, message.usage, False, latency_ms,
+            self._account(request.task, request.key.model, getattr(message, "usage", None), False, latency_ms,
                           "ok" if output is not None else "invalid")
             if output is not None:
                 self._remember(request, output)
@@ -353,7 +393,7 @@ class ClaudeBackend(LLMBackend):
             if todo:
                 outputs.update(asyncio.run(self._run_interactive(todo)))
         finally:
-            self.flush()
+            self._flush_and_close_journal()
         self.ledger.failures += sum(1 for v in outputs.values() if isinstance(v, TaskFailure))
         return outputs
 

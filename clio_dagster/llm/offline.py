@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from clio_dagster.core.concern import CONCERN_METHOD, concern_of
 from clio_dagster.core.language import detect_language
 from clio_dagster.core.naming import NAMING_METHOD, ClusterName, name_clusters
 from clio_dagster.core.records import Conversation
 from clio_dagster.core.summarize import extractive_request_summary
 from clio_dagster.llm.base import FacetResult, LLMBackend, NamingInput
 
-FACETS_METHOD = "heuristic: extractive request summary, PII scrubbed; language by py3langid; no task/concern model"
+FACETS_METHOD = (
+    "heuristic: extractive request summary, PII scrubbed; language by py3langid; no task model; "
+    f"concern by {CONCERN_METHOD.removeprefix('heuristic: ')}"
+)
 
 
 class OfflineBackend(LLMBackend):
@@ -26,7 +30,8 @@ class OfflineBackend(LLMBackend):
         for conversation in conversations:
             summary = extractive_request_summary(conversation, max_chars=self.summary_max_chars)
             # Clio's language facet looks at the user's requests only.
-            language = detect_language(" ".join(conversation.user_texts())[:2000])
+            user_texts = conversation.user_texts()
+            language = detect_language(" ".join(user_texts)[:2000])
             results.append(
                 FacetResult(
                     request=summary.text,
@@ -34,7 +39,7 @@ class OfflineBackend(LLMBackend):
                     language=language.name,
                     language_code=language.code,
                     language_confidence=language.confidence,
-                    concerning=None,
+                    concerning=concern_of(user_texts, language.code),
                     redactions=len(summary.redactions),
                     summary_truncated=summary.truncated,
                     method=FACETS_METHOD,

@@ -6,6 +6,8 @@ import json
 import os
 from datetime import date
 
+from pathlib import Path
+
 import dagster as dg
 from pydantic import PrivateAttr
 
@@ -16,6 +18,7 @@ from clio_dagster.llm.claude import ClaudeBackend, ClaudeSettings
 from clio_dagster.llm.pricing import DEFAULT_PRICES, ModelPrice
 from clio_dagster.llm.schemas import TASK_OUTPUTS
 from clio_dagster.llm.store import LLMStore
+from clio_dagster.resources.safety import SafetyConfig
 from clio_dagster.settings import ClioSettings, SettingsError, load_settings
 from clio_dagster.storage import Warehouse
 
@@ -30,6 +33,11 @@ class WarehouseResource(dg.ConfigurableResource):
     def get(self) -> Warehouse:
         return Warehouse(self.private_db, self.public_db, self.lock_timeout_s)
 
+    @property
+    def explorer_dir(self) -> Path:
+        """The explorer's pages, beside the public DB they are built from."""
+        return Path(self.public_db).parent / "explorer"
+
 
 class PipelineConfig(dg.ConfigurableResource):
     """Thresholds, k rule, seeds and input limits (the non-backend part of ClioSettings)."""
@@ -40,7 +48,7 @@ class PipelineConfig(dg.ConfigurableResource):
     target_cluster_size: int = 50
     k_min: int = 2
     k_max: int = 5000
-    minibatch_threshold: int = 200_000
+    minibatch_threshold: int = 20_000
     seed: int = 0
     max_message_chars: int = 100_000
     max_conversation_chars: int = 400_000
@@ -160,6 +168,7 @@ def build_resources(settings: ClioSettings | None = None) -> dict[str, dg.Config
             device=settings.embedding_device,
             batch_size=settings.embedding_batch_size,
         ),
+        "safety": _from_settings(SafetyConfig, settings),
     }
 
 

@@ -157,3 +157,8 @@ CREATE TABLE IF NOT EXISTS llm_failures (
     reason VARCHAR NOT NULL,
     detail VARCHAR NOT NULL
 );
+-- How far each LLM result journal (see llm/store.py) is committed, so a replay never counts usage twice.
+CREATE TABLE IF NOT EXISTS llm_journal_applied (
+    journal_id VARCHAR NOT NULL,
+    last_seq BIGINT NOT NULL
+);

@@ -60,7 +60,30 @@ CREATE TABLE IF NOT EXISTS topic_days (
     share DOUBLE NOT NULL,
     concerning_mean DOUBLE,
     similarity DOUBLE,
-    growth DOUBLE
+    growth DOUBLE,
+    baseline_share DOUBLE
+);
+ALTER TABLE topic_days ADD COLUMN IF NOT EXISTS baseline_share DOUBLE;
+-- Comparisons of two date windows (asset topic_changes): one row per comparison "A..B vs C..D", and the
+-- topics that appear, vanish, grow or shrink in it (mean daily shares, 0 on days a topic is absent).
+CREATE TABLE IF NOT EXISTS topic_comparisons (
+    comparison VARCHAR NOT NULL,
+    before_start DATE NOT NULL,
+    before_end DATE NOT NULL,
+    after_start DATE NOT NULL,
+    after_end DATE NOT NULL,
+    factor DOUBLE NOT NULL,
+    days_before INTEGER NOT NULL,
+    days_after INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS topic_changes (
+    comparison VARCHAR NOT NULL,
+    topic_id VARCHAR NOT NULL,
+    level INTEGER NOT NULL,
+    name VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    share_before DOUBLE NOT NULL,
+    share_after DOUBLE NOT NULL
 );
 CREATE TABLE IF NOT EXISTS emerging_topics (
     partition_date DATE NOT NULL,
@@ -70,4 +93,27 @@ CREATE TABLE IF NOT EXISTS emerging_topics (
     reason VARCHAR NOT NULL,
     share DOUBLE NOT NULL,
     growth DOUBLE
+);
+-- Classifier comparison (asset classifier_comparison): per published cluster, an external safety classifier's
+-- flag rate against the mean concern, over the conversations carrying both (reported only when those meet the
+-- privacy thresholds); and per level, the Pearson correlation over clusters.
+CREATE TABLE IF NOT EXISTS cluster_classifier (
+    partition_date DATE NOT NULL,
+    cluster_id VARCHAR NOT NULL,
+    level INTEGER NOT NULL,
+    conversations_scored INTEGER NOT NULL,
+    flag_rate DOUBLE NOT NULL,
+    score_mean DOUBLE NOT NULL,
+    concerning_mean DOUBLE NOT NULL,
+    disagreement DOUBLE NOT NULL,
+    verdict VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS classifier_summary (
+    partition_date DATE NOT NULL,
+    level INTEGER NOT NULL,
+    classifier_field VARCHAR NOT NULL,
+    flag_threshold DOUBLE NOT NULL,
+    clusters INTEGER NOT NULL,
+    conversations_scored INTEGER NOT NULL,
+    pearson_r DOUBLE
 );

@@ -20,7 +20,7 @@
   function fmtInt(n) { return Number(n).toLocaleString("en-US"); }
   function fmtPct(x, digits) { return (100 * x).toFixed(digits === undefined ? 1 : digits) + "%"; }
 
-  if (DATA.kind === "index") { initIndex(); return; }
+  if (DATA.kind === "index" || DATA.kind === "comparison") { initIndex(); return; }
 
   /* ------------------------------------------------------------------ data model */
   var clusters = DATA.clusters;
@@ -99,9 +99,17 @@
   var summary = DATA.summary || {};
   var backend = summary.llm_backend || "";
   var heuristic = clusters.some(function (c) { return c.heuristic; }) || backend === "offline";
+  // Concern scores: an LLM's, or (offline) the English harm-lexicon heuristic's; none in older offline pages.
+  var anyConcern = clusters.some(function (c) { return c.concerning_mean !== null; });
+  var DEFAULT_FLOOR = typeof DATA.concern_floor === "number" ? DATA.concern_floor : 2.5;
+  function concernMissing() {
+    if (backend !== "offline") return "not available";
+    return anyConcern ? "not available (the offline heuristic scores English only)" : "not available (offline backend)";
+  }
+  function validFloor(v) { return typeof v === "number" && isFinite(v) && v >= 1 && v <= 5; }
 
   /* ------------------------------------------------------------------ state and URL fragment */
-  var state = { node: null, view: "map", color: "size", level: baseLevel, sort: "size", q: "" };
+  var state = { node: null, view: "map", color: "size", level: baseLevel, sort: "size", q: "", floor: DEFAULT_FLOOR };
   var colorOptions = [["size", "Size (conversations)"], ["concern", "Mean concerning score"], ["growth", "Growth vs earlier partitions"]]
     .concat(languages.map(function (l) { return ["language:" + l, "Share of " + l]; }));
   var sortOptions = [["size", "size"], ["concern", "mean concern"]]
@@ -110,7 +118,9 @@
 
   function readHash() {
     var params = new URLSearchParams(location.hash.replace(/^#/, ""));
-    var next = { node: null, view: "map", color: "size", level: baseLevel, sort: "size", q: "" };
+    var next = { node: null, view: "map", color: "size", level: baseLevel, sort: "size", q: "", floor: DEFAULT_FLOOR };
+    var floor = parseFloat(params.get("floor"));
+    if (validFloor(floor)) next.floor = floor;
     if (params.get("node") && byId[params.get("node")]) next.node = params.get("node");
     if (params.get("view") === "overview") next.view = "overview";
     if (params.get("color") && validOption(colorOptions, params.get("color"))) next.color = params.get("color");
@@ -129,6 +139,7 @@
     add("level", state.level);
     if (state.sort !== "size") add("sort", state.sort);
     if (state.q) add("q", state.q);
+    if (state.floor !== DEFAULT_FLOOR) add("floor", state.floor);
     var hash = "#" + parts.join("&");
     if (hash !== location.hash) history.replaceState(null, "", hash);
   }
@@ -324,7 +335,7 @@
       return { value: function (n) { return n.concerning_mean; },
                fill: function (n) { return n.concerning_mean === null ? null : ramp(VIRIDIS, (n.concerning_mean - 1) / 4); },
                legend: ["1 (harmless)", VIRIDIS, "5 (concerning)"], fmt: function (v) { return v.toFixed(2); },
-               label: "mean concern", missing: backend === "offline" ? "grey: not available (offline backend)" : "grey: not available" };
+               label: "mean concern" + (backend === "offline" ? " (heuristic)" : ""), missing: "grey: " + concernMissing() };
     }
     if (c === "growth") {
       return { value: growthOf,
@@ -588,8 +599,8 @@
     panel.appendChild(idline);
     panel.appendChild(el("p", { class: "desc" }, c.description));
     var concern = c.concerning_mean === null
-      ? (backend === "offline" || c.heuristic ? "not available (offline backend)" : "not available")
-      : c.concerning_mean.toFixed(2) + " (1 harmless … 5 concerning)";
+      ? concernMissing()
+      : c.concerning_mean.toFixed(2) + " (1 harmless … 5 concerning)" + (backend === "offline" ? "; heuristic lexicon score" : "");
     var growth = growthOf(c);
     panel.appendChild(dl([
       ["conversations", fmtInt(c.conversations)],
@@ -636,7 +647,7 @@
       return { label: /^[1-5]$/.test(k) ? k + " / 5" : k, share: cTotal ? concernCounts[k] / cTotal : 0,
                right: fmtInt(concernCounts[k]) };
     }), true));
-    else panel.appendChild(el("p", { class: "muted" }, backend === "offline"
+    else panel.appendChild(el("p", { class: "muted" }, backend === "offline" && !anyConcern
       ? "Not available: the offline backend has no concern model." : "No concern breakdown published."));
 
     panel.appendChild(el("h3", null, "Share over partitions (same name)"));
@@ -671,9 +682,11 @@
         ["suppressed by the privacy auditor", fmtInt(summary.suppressed_audit)],
         ["published under a generic name", fmtInt(summary.published_generic_name)],
         ["thresholds", "≥ " + summary.min_unique_users + " users and ≥ " + summary.min_conversations + " conversations"],
-        ["backend", backend + (backend === "offline" ? " (heuristic names, no concern scores)" : "")],
+        ["backend", backend + (backend === "offline"
+          ? (anyConcern ? " (heuristic names and concern scores)" : " (heuristic names, no concern scores)") : "")],
       ]));
     }
+    renderConcerning();
     overview.appendChild(el("h3", null, "Languages in the partition"));
     overview.appendChild(bars(languages.map(function (l) {
       return { label: l, share: partitionLanguage[l], right: fmtPct(partitionLanguage[l]) };
@@ -707,6 +720,63 @@
         tr.addEventListener("click", function () { select(row.c.cluster_id, { from: "overview" }); });
         tbody.appendChild(tr);
       });
+    table.appendChild(tbody);
+    overview.appendChild(table);
+  }
+
+  /* ------------------------------------------------------------------ concerning clusters (overview tab) */
+  function highConcernShare(c) {
+    var counts = (facetsOf[c.cluster_id] || {}).concerning || {};
+    var total = 0, high = 0;
+    Object.keys(counts).forEach(function (k) { total += counts[k]; if (k === "4" || k === "5") high += counts[k]; });
+    return total ? high / total : null;
+  }
+  function renderConcerning() {
+    overview.appendChild(el("h3", { id: "concerning-h" }, "Concerning clusters"));
+    var label = el("label", null, "Mean concern at least ");
+    var input = el("input", { type: "number", id: "concern-floor", min: "1", max: "5", step: "0.25", value: String(state.floor) });
+    input.addEventListener("change", function () {
+      var v = parseFloat(input.value);
+      if (!validFloor(v)) { input.value = String(state.floor); return; }
+      state.floor = v; renderOverview(); writeHash();
+      var again = document.getElementById("concern-floor");
+      if (again) again.focus();
+    });
+    label.appendChild(input);
+    overview.appendChild(label);
+    if (!anyConcern) {
+      overview.appendChild(el("p", { class: "muted", id: "concerning-empty" }, "No concern scores in this partition" +
+        (backend === "offline" ? " (built by the offline backend before it scored concern)." : ".")));
+      return;
+    }
+    var list = clusters.filter(function (c) { return c.concerning_mean !== null && c.concerning_mean >= state.floor; })
+      .sort(function (a, b) {
+        return b.concerning_mean - a.concerning_mean || b.level - a.level || b.conversations - a.conversations ||
+          (a.cluster_id < b.cluster_id ? -1 : 1);
+      });
+    overview.appendChild(el("p", { class: "note", id: "concerning-note" }, list.length + " published cluster" +
+      (list.length === 1 ? "" : "s") + " (all levels) with a mean concerning score of at least " + state.floor +
+      " (1 harmless … 5 extremely concerning)" + (backend === "offline"
+        ? "; scores from the offline heuristic (an English harm lexicon), not an LLM." : ".") + " Click a row to select the cluster."));
+    if (!list.length) return;
+    var table = el("table", { class: "grid", id: "concerning-table" });
+    var head = el("tr");
+    ["level", "cluster", "conversations", "mean concern", "scored 4–5"].forEach(function (h, i) {
+      head.appendChild(el("th", { scope: "col", class: i === 1 ? "" : "num" }, h));
+    });
+    var thead = el("thead"); thead.appendChild(head); table.appendChild(thead);
+    var tbody = el("tbody");
+    list.forEach(function (c) {
+      var tr = el("tr", { class: "clickable", "data-id": c.cluster_id });
+      var high = highConcernShare(c);
+      tr.appendChild(el("td", { class: "num" }, String(c.level)));
+      tr.appendChild(el("td", null, c.name));
+      tr.appendChild(el("td", { class: "num" }, fmtInt(c.conversations)));
+      tr.appendChild(el("td", { class: "num" }, c.concerning_mean.toFixed(2)));
+      tr.appendChild(el("td", { class: "num" }, high === null ? "–" : fmtPct(high, 0)));
+      tr.addEventListener("click", function () { select(c.cluster_id, { from: "overview" }); });
+      tbody.appendChild(tr);
+    });
     table.appendChild(tbody);
     overview.appendChild(table);
   }
@@ -777,6 +847,7 @@
 
   function applyState(next) {
     state.view = next.view; state.color = next.color; state.sort = next.sort; state.level = next.level; state.q = next.q;
+    state.floor = next.floor;
     colorSelect.value = state.color; sortSelect.value = state.sort; levelSelect.value = String(state.level); searchInput.value = state.q;
     resortTree();
     applySearch();

@@ -1,0 +1,146 @@
+"""`clio eval reconstruct`: loading labelled sets, matching clusters to categories, and whole runs on small real
+subsets of ../shared/data (offline, and claude through the loopback fake API)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from clio_dagster.cli import main
+from clio_dagster.evaluation.reconstruct import (
+    assign_by_similarity,
+    category_anchors,
+    load_labelled_set,
+    readable,
+    reconstruct,
+)
+from clio_dagster.settings import ClioSettings
+from tests.conftest import write_jsonl
+from tests.fake_anthropic import FakeAnthropic
+
+RESULT_FIELDS = {"accuracy", "macro_f1", "nmi", "ari", "purity", "per_language", "n", "categories"}
+
+
+def _records() -> list[dict]:
+    return [
+        {"id": "1", "text": "move money to savings", "label": "transfer", "domain": "banking", "language": "en"},
+        {"id": "2", "text": "what's my balance", "label": "balance", "domain": "banking", "language": "en"},
+        {"id": "3", "text": "book a flight", "label": "book_flight", "domain": "travel", "language": "fr"},
+        {"id": "4", "text": "random chatter", "label": "oos", "domain": "oos", "language": "fr"},
+        {"id": "5", "text": "hotel near the beach", "label": "book_hotel", "domain": "travel", "language": "de"},
+    ]
+
+
+def test_load_labelled_set_reads_a_folder_and_builds_the_taxonomy(tmp_path):
+    write_jsonl(tmp_path / "set" / "labeled.jsonl", _records())
+    data = load_labelled_set(tmp_path / "set", top="domain", exclude=["oos"])
+    assert data.categories == ["banking", "banking", "travel", "travel"]
+    assert data.labels == ["transfer", "balance", "book_flight", "book_hotel"]
+    assert data.taxonomy == {"banking": ["balance", "transfer"], "travel": ["book_flight", "book_hotel"]}
+    assert data.languages == ["en", "en", "fr", "de"] and data.language_field == "language"
+    flat = load_labelled_set(tmp_path / "set" / "labeled.jsonl")
+    assert flat.categories == flat.labels and flat.taxonomy == {}
+
+
+def test_load_labelled_set_samples_with_a_seed_and_keeps_file_order(tmp_path):
+    path = write_jsonl(tmp_path / "many.jsonl", [{"text": f"t{i}", "label": str(i % 3)} for i in range(50)])
+    first = load_labelled_set(path, limit=10, seed=3)
+    assert first.texts == load_labelled_set(path, limit=10, seed=3).texts
+    assert first.texts != load_labelled_set(path, limit=10, seed=4).texts
+    assert len(first.texts) == 10
+    assert first.texts == sorted(first.texts, key=lambda t: int(t[1:]))
+    assert first.languages is None
+
+
+def test_load_labelled_set_names_a_missing_field(tmp_path):
+    path = write_jsonl(tmp_path / "bad.jsonl", [{"text": "a", "label": "x"}])
+    with pytest.raises(ValueError, match="domain"):
+        load_labelled_set(path, top="domain")
+    with pytest.raises(FileNotFoundError):
+        load_labelled_set(tmp_path / "nowhere")
+
+
+def test_readable_turns_labels_into_words():
+    assert readable("credit_cards") == "credit cards"
+    assert readable("BookRestaurant") == "book restaurant"
+    assert readable("alarm/set_alarm") == "alarm / set alarm"
+    assert readable("visual-studio") == "visual studio"
+    assert readable("science/technology") == "science / technology"
+
+
+def test_category_anchors_add_sub_category_names():
+    texts, owners = category_anchors(["banking", "meta"], {"banking": ["balance", "pin_change"], "meta": ["meta"]})
+    assert texts == ["banking", "balance", "pin change", "meta"]
+    assert owners == [0, 0, 0, 1]
+
+
+def test_assign_by_similarity_picks_the_category_of_the_nearest_anchor():
+    anchors = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    owners = [0, 1, 1]  # category 1 has two anchors
+    centroids = np.array([[2.0, 0.1, 0.0], [0.1, 0.0, 0.9], [0.2, 0.5, 0.0]])  # unnormalised on purpose
+    assert assign_by_similarity(centroids, anchors, owners).tolist() == [0, 1, 1]
+
+
+def _run_cli(capsys, *args: str) -> dict:
+    assert main(["eval", "reconstruct", *args]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    return json.loads(out[0])
+
+
+@pytest.mark.shared_data
+def test_cli_reconstructs_clinc_domains_well_above_chance(shared_data, capsys, monkeypatch):
+    monkeypatch.setenv("CLIO_TARGET_CLUSTER_SIZE", "10")
+    result = _run_cli(capsys, "--data", str(shared_data / "clinc150"), "--top", "domain", "--exclude", "oos",
+                      "--limit", "400", "--backend", "offline")
+    assert RESULT_FIELDS <= set(result)
+    assert result["n"] == 400 and result["categories"] == 10 and result["k"] == 40
+    assert result["per_language"] == {} and result["heuristic"] is True
+    assert result["chance_accuracy"] == 0.1
+    assert result["accuracy"] >= 0.5, result["accuracy"]
+    assert 0 < result["macro_f1"] <= 1 and 0 < result["purity"] <= 1 and 0 < result["nmi"] <= 1
+
+
+@pytest.mark.shared_data
+def test_per_language_accuracy_covers_every_language_and_averages_to_the_total(shared_data, capsys, monkeypatch):
+    monkeypatch.setenv("CLIO_TARGET_CLUSTER_SIZE", "10")
+    data = load_labelled_set(shared_data / "sib200", limit=300, seed=1)
+    result = _run_cli(capsys, "--data", str(shared_data / "sib200" / "labeled.jsonl"), "--limit", "300",
+                      "--seed", "1", "--backend", "offline")
+    counts = Counter(data.languages)
+    assert set(result["per_language"]) == set(counts)
+    weighted = sum(result["per_language"][lang] * n for lang, n in counts.items()) / result["n"]
+    assert weighted == pytest.approx(result["accuracy"], abs=1e-3)
+    assert result["worst_language"]["accuracy"] == min(result["per_language"].values())
+
+
+@pytest.mark.shared_data
+def test_claude_path_names_clusters_and_assigns_them_to_the_known_categories(shared_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    data = load_labelled_set(shared_data / "xsid", top="domain", limit=700, seed=0)
+    english = [i for i, lang in enumerate(data.languages) if lang == "en"]
+    subset = type(data)(texts=[data.texts[i] for i in english], categories=[data.categories[i] for i in english],
+                        labels=[data.labels[i] for i in english], languages=[data.languages[i] for i in english],
+                        taxonomy=data.taxonomy, source=data.source, category_field="domain", label_field="label",
+                        language_field="language")
+    with FakeAnthropic() as fake:
+        settings = ClioSettings(home=tmp_path / "clio", llm_backend="claude", claude_base_url=fake.base_url,
+                                target_cluster_size=5)
+        result = reconstruct(subset, settings)
+        bodies = [r["json"] for r in fake.requests if r["path"] == "/v1/messages"]
+        tasks = Counter(body["tools"][0]["name"] for body in bodies)
+        assign_bodies = [body for body in bodies if body["tools"][0]["name"] == "record_assign_parent"]
+        rerun_calls_before = fake.message_calls
+        again = reconstruct(subset, settings)
+        assert fake.message_calls == rerun_calls_before  # every answer came from the eval's LLM cache
+    assert tasks["record_extract_facets"] == len(subset.texts)
+    assert tasks["record_name_cluster"] == tasks["record_assign_parent"] == result["k"]
+    sent = assign_bodies[0]["messages"][0]["content"][0]["text"]
+    assert all(f"<name>{readable(c)}</name>" in sent for c in subset.category_names)
+    assert result["backend"] == "claude" and result["heuristic"] is False
+    assert result["llm"]["llm_calls"] > 0 and result["summary_failures"] == 0
+    assert result["accuracy"] > 2 * result["chance_accuracy"]
+    assert again["accuracy"] == result["accuracy"]
