@@ -136,3 +136,10 @@ def test_without_a_classifier_field_the_day_is_cleared(planted, tmp_path):
                                                                                  "classifier_summary")]
     assert counts == [0, 0]
     assert not (unconfigured.explorer_dir / f"classifier_{DAY.isoformat()}.md").exists()
+
+
+def test_explorer_index_links_the_days_classifier_report(planted):
+    settings, *_ = planted
+    index = (settings.explorer_dir / "index.html").read_text(encoding="utf-8")
+    report = settings.explorer_dir / f"classifier_{DAY.isoformat()}.md"
+    assert report.exists() and f'href="{report.name}"' in index

@@ -32,7 +32,7 @@ def test_definitions_validate_and_list_the_daily_graph():
     assert upstream["published_clusters"] == {"privacy_audit", "map_projection"}
     assert upstream["privacy_audit"] == {"hierarchy"} and upstream["hierarchy"] == {"cluster_names"}
     assert upstream["facets"] == {"raw_conversations"}
-    assert upstream["explorer"] == {"published_clusters"}
+    assert upstream["explorer"] == {"published_clusters", "classifier_comparison"}
     assert upstream["topic_registry"] == {"published_clusters"} and upstream["topic_changes"] == {"topic_registry"}
     # every daily asset is partitioned; the topic assets read all days at once and are not
     unpartitioned = {k.path[-1] for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is None}

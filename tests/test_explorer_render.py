@@ -228,9 +228,9 @@ def test_index_lists_every_partition_with_public_totals(built):
     assert "heuristic" in text.lower()
     # Topic names appear with public aggregates only, escaped.
     assert "Fix &lt;/script&gt; tags &amp; &#x27;quotes&#x27;" in text
-    assert set(data) == {"kind", "schema", "partitions", "topics", "stable_topics", "comparisons"}
+    assert set(data) == {"kind", "schema", "partitions", "topics", "stable_topics", "comparisons", "classifier_days"}
     # no topic_registry run here: topics are grouped by level and name, and no comparison exists yet
-    assert data["stable_topics"] is False and data["comparisons"] == []
+    assert data["stable_topics"] is False and data["comparisons"] == [] and data["classifier_days"] == []
     assert {tuple(sorted(t)) for t in data["topics"]} == {("cluster_id", "conversations", "emerging", "level", "name",
                                                            "partition_date", "share", "topic")}
     assert all(t["topic"] == f'{t["level"]}:{t["name"]}' and t["emerging"] is None for t in data["topics"])

@@ -18,7 +18,8 @@ from clio_dagster.storage import WarehouseError
     group_name="explore",
     kinds={"html"},
     owners=["team:clio"],
-    deps=["published_clusters"],
+    # after classifier_comparison, so the index links that day's report
+    deps=["published_clusters", "classifier_comparison"],
 )
 def explorer(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, safety: SafetyConfig

@@ -119,8 +119,10 @@ def index_data(con: duckdb.DuckDBPyConnection) -> dict:
                     "days_after": c.days_after,
                     "counts": {kind: sum(1 for x in c.changes if x.kind == kind) for kind in TITLES}}
                    for c in load_comparisons(con)]
+    classifier_days = [r[0].isoformat() for r in con.execute(
+        "SELECT DISTINCT partition_date FROM classifier_summary ORDER BY 1").fetchall()]
     return {"kind": "index", "schema": SCHEMA_VERSION, "partitions": partitions, "topics": topics,
-            "stable_topics": stable, "comparisons": comparisons}
+            "stable_topics": stable, "comparisons": comparisons, "classifier_days": classifier_days}
 
 
 def _json_for_html(data: dict) -> str:
@@ -176,6 +178,7 @@ def _fmt_int(n: int) -> str:
 def render_index_body(data: dict) -> str:
     e = html.escape
     parts = data["partitions"]
+    classifier_days = set(data.get("classifier_days", []))
     rows = []
     for p in reversed(parts):
         backend = p["llm_backend"] + (" (heuristic names)" if p["llm_backend"] == "offline" else "")
@@ -184,7 +187,9 @@ def render_index_body(data: dict) -> str:
             f'<td class="num">{_fmt_int(p["conversations"])}</td>'
             f'<td class="num">{_fmt_int(p["clusters_published"])} / {_fmt_int(p["clusters_total"])}</td>'
             f'<td class="num">{_fmt_int(p["conversations_in_published"])}</td>'
-            f'<td>{e(backend)}</td><td>{e(p["embedding_model"])}</td></tr>'
+            f'<td>{e(backend)}</td><td>{e(p["embedding_model"])}</td>'
+            + (f'<td><a href="classifier_{e(p["partition_date"])}.md">report</a></td>'
+               if p["partition_date"] in classifier_days else '<td class="muted">–</td>') + '</tr>'
         )
     days = [p["partition_date"] for p in parts]
     by_topic: dict[tuple[int, str, str], dict[str, dict]] = {}
@@ -234,7 +239,7 @@ privacy thresholds and the auditor. No conversation, user id or raw text is in t
 <section aria-labelledby="partitions-h"><h2 id="partitions-h">Partitions</h2>{empty}
 <table class="grid" id="partition-table"><thead><tr><th scope="col">date</th><th scope="col" class="num">conversations</th>
 <th scope="col" class="num">clusters published / total (base level)</th><th scope="col" class="num">conversations in published clusters</th>
-<th scope="col">backend</th><th scope="col">embedding model</th></tr></thead>
+<th scope="col">backend</th><th scope="col">embedding model</th><th scope="col">classifier vs concern</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table></section>
 <section aria-labelledby="topics-h"><h2 id="topics-h">Topics across partitions</h2>
 <p class="muted">Share of each partition's conversations in {matched_by} (top level first). A dash: the
