@@ -60,7 +60,8 @@ Embedding (shared by all methods): {data['embedding_seconds']:.0f} s wall ({data
 |---|---:|---:|---:|---:|---:|---:|
 {rows}""")
     limit = f", `--limit {result['limit']}`" if result["limit"] else ""
-    load = ", ".join(f"{x:g}" for x in result["machine"]["load_average_at_start"])
+    start = result["machine"]["load_average_at_start"]
+    load = ", ".join(f"{x:g}" for x in start) if start else "not recorded"
     load_end = ", ".join(f"{x:g}" for x in result["load_average_at_end"])
     return f"""{SECTION_START}
 ## Peer comparison on labelled short texts ({result['date']}, {result['machine']['cpus']} CPUs)

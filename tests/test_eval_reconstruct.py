@@ -59,6 +59,8 @@ def test_load_labelled_set_names_a_missing_field(tmp_path):
     path = write_jsonl(tmp_path / "bad.jsonl", [{"text": "a", "label": "x"}])
     with pytest.raises(ValueError, match="domain"):
         load_labelled_set(path, top="domain")
+    with pytest.raises(ValueError, match="locale"):
+        load_labelled_set(path, language="locale")
     with pytest.raises(FileNotFoundError):
         load_labelled_set(tmp_path / "nowhere")
 
@@ -109,7 +111,10 @@ def test_per_language_accuracy_covers_every_language_and_averages_to_the_total(s
     monkeypatch.setenv("CLIO_TARGET_CLUSTER_SIZE", "10")
     data = load_labelled_set(shared_data / "sib200", limit=300, seed=1)
     result = _run_cli(capsys, "--data", str(shared_data / "sib200" / "labeled.jsonl"), "--limit", "300",
-                      "--seed", "1", "--backend", "offline")
+                      "--seed", "1", "--backend", "offline", "--embedding-model", "multilingual-e5-small",
+                      "--language-neutral")
+    assert result["embedding_model"] == "multilingual-e5-small" and result["language_neutral"] is True
+    assert result["language_field"] == "language" and result["categories"] == 7
     counts = Counter(data.languages)
     assert set(result["per_language"]) == set(counts)
     weighted = sum(result["per_language"][lang] * n for lang, n in counts.items()) / result["n"]

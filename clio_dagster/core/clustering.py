@@ -30,16 +30,14 @@ LARGE_MAX_ITER = 50
 
 
 def _sampled_kmeans_plus_plus(x: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """k-means++ centres (one candidate per step, as in Arthur & Vassilvitskii) drawn from a seeded sample.
-
-    scikit-learn's default greedy k-means++ tries 2 + ln k candidates per centre over every point: at 100k
-    points and k = 2,000 that alone takes many minutes on 2 cores; one candidate per centre over a 20k
-    sample takes seconds, and Lloyd's iterations over all points then do the rest."""
+    """scikit-learn's greedy k-means++ centres drawn from a seeded sample of at most SEEDING_SAMPLE_MAX points:
+    seeding costs O(n k) distance computations, an hour at 100k points and k = 2,000 on 2 cores, while Lloyd's
+    iterations over all points then move the centres where full k-means would."""
     from sklearn.cluster import kmeans_plusplus
 
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(len(x), size=min(len(x), max(SEEDING_SAMPLE_MAX, k)), replace=False))
-    centres, _ = kmeans_plusplus(x[sample], k, random_state=seed, n_local_trials=1)
+    centres, _ = kmeans_plusplus(x[sample], k, random_state=seed)
     return centres
 
 
@@ -47,19 +45,24 @@ def kmeans(embeddings: np.ndarray, k: int, seed: int, minibatch_threshold: int =
     """k-means with a fixed seed; clusters are renumbered by size (ties by centroid order) so ids are stable.
 
     Up to `minibatch_threshold` points: scikit-learn's k-means (greedy k-means++, best of 3 runs). Above it,
-    one Lloyd run over all points from `_sampled_kmeans_plus_plus` centres, which keeps the quality of full
-    k-means at a fraction of the cost (BENCHMARKS.md, scale section: inertia and time at 100k points)."""
+    one Lloyd run over all points from `_sampled_kmeans_plus_plus` centres (inertia and time at 100k points:
+    BENCHMARKS.md, scale section). BLAS runs single-threaded throughout: k-means++ multiplies skinny matrices,
+    on which multi-threaded OpenBLAS spends 10-30x longer synchronising threads than computing (Lloyd's
+    iterations are parallel through OpenMP either way)."""
+    from threadpoolctl import threadpool_limits
+
     x = np.ascontiguousarray(embeddings, dtype=np.float32)
     n = x.shape[0]
     if n == 0 or k <= 0:
         raise ValueError(f"cannot cluster {n} points into {k} clusters")
     k = min(k, n)
-    if n > minibatch_threshold:
-        model = KMeans(n_clusters=k, init=_sampled_kmeans_plus_plus(x, k, seed), n_init=1,
-                       max_iter=LARGE_MAX_ITER, random_state=seed)
-    else:
-        model = KMeans(n_clusters=k, random_state=seed, n_init=3)
-    raw = model.fit_predict(x)
+    with threadpool_limits(limits=1, user_api="blas"):
+        if n > minibatch_threshold:
+            model = KMeans(n_clusters=k, init=_sampled_kmeans_plus_plus(x, k, seed), n_init=1,
+                           max_iter=LARGE_MAX_ITER, random_state=seed)
+        else:
+            model = KMeans(n_clusters=k, random_state=seed, n_init=3)
+        raw = model.fit_predict(x)
     sizes = np.bincount(raw, minlength=k)
     order = sorted(range(k), key=lambda c: (-sizes[c], c))
     relabel = np.empty(k, dtype=np.int32)

@@ -206,7 +206,11 @@ def _umap_2d(x: np.ndarray, seed: int, n_neighbors: int, min_dist: float) -> np.
         low_memory=True,
         verbose=False,
     )
-    with warnings.catch_warnings():
+    from threadpoolctl import threadpool_limits
+
+    # Single-threaded BLAS: the spectral initialisation's ARPACK iterations multiply skinny matrices, on which
+    # multi-threaded OpenBLAS spends most of its time synchronising (57 s instead of 6 s at 20k points).
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         # "knn_search_index is not an NNDescent object" (we never call transform) and
         # "graph is not fully connected, spectral embedding may not work as expected"
         warnings.simplefilter("ignore", UserWarning)

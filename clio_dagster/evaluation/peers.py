@@ -211,6 +211,7 @@ def run_peers(settings: ClioSettings, shared_data: Path, sets=tuple(LABELLED_SET
     from clio_dagster.core.embedding import SentenceEmbedder, resolve_model
 
     started = time.perf_counter()
+    load_at_start = [round(x, 1) for x in os.getloadavg()]
     embedder = SentenceEmbedder(settings.embedding_model, settings.embedding_device, settings.embedding_batch_size)
     model_object = None
     if "bertopic" in methods and bertopic_version() is not None:
@@ -228,7 +229,7 @@ def run_peers(settings: ClioSettings, shared_data: Path, sets=tuple(LABELLED_SET
         "evaluation": "peers",
         "date": date.today().isoformat(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "load_average_at_start": [round(x, 1) for x in os.getloadavg()]},
+                    "load_average_at_start": load_at_start},
         "embedding_model": settings.embedding_model,
         "seed": seed,
         "limit": limit,

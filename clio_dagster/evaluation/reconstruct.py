@@ -2,18 +2,22 @@
 
 Each text becomes a single-turn conversation and goes through the pipeline's own steps: request summaries
 (the backend's facets), summary embeddings (the configured embedder) and base clusters (seeded k-means,
-k by the pipeline's rule). The level above the base clusters is then fixed to the data set's known
+k by the pipeline's rule, k = n / target_cluster_size: the test measures the pipeline as it runs, and
+choosing k from the number of labels would hand it the answer's size; `--k labels` is there to compare
+with clustering baselines). The level above the base clusters is then fixed to the data set's known
 categories and every base cluster is assigned to one of them:
 
 - claude: Clio's protocol. Each cluster is named from contrastive samples (`name_cluster`) and its
-  "name: description" is given to the hierarchizer's assignment step (`assign_parent`) with the
-  category names as the parent list.
+  "name: description" goes to the hierarchizer's assignment step (`assign_parent`) with the category
+  names as the parent list.
 - offline (heuristic): each category is represented by anchor texts, its name and, where the set has a
   two-level taxonomy (`--top` above `--label`), the names of its sub-categories; a cluster goes to the
-  category of the anchor most similar to the cluster's centroid. No item's label is used to assign.
+  category of the anchor most similar to the cluster's centroid, each anchor's similarities taken
+  relative to its mean over all clusters (hub correction). No item's label is used to assign.
+  `--matching names` is the plain baseline: the nearest category name.
 
 Every item inherits its cluster's category; the reconstruction is scored per item (accuracy, macro-F1,
-per language), the base clusters against the labels (NMI, ARI, purity). One JSON object is printed.
+per language), the base clusters against the fine labels (NMI, ARI, purity). One JSON object is printed.
 """
 
 from __future__ import annotations
@@ -96,6 +100,8 @@ def load_labelled_set(
         raise ValueError(f"{source} holds no records")
     if language is None and LANGUAGE_FIELD in records[0]:
         language = LANGUAGE_FIELD
+    elif language is not None and language not in records[0]:
+        raise ValueError(f"{source}: the records have no field {language!r} for --language")
     category_field = top or label
     excluded = set(exclude)
     records = [r for r in records if str(r[category_field]) not in excluded]
@@ -137,6 +143,11 @@ def readable(name: str) -> str:
 # ---- assigning base clusters to categories ---------------------------------------------------------------
 
 
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+
 def category_anchors(categories: Sequence[str], taxonomy: dict[str, list[str]]) -> tuple[list[str], list[int]]:
     """Texts that stand for each category (its readable name, and its sub-categories' names where the set
     defines them), and the category index of each text."""
@@ -150,16 +161,17 @@ def category_anchors(categories: Sequence[str], taxonomy: dict[str, list[str]]) 
     return texts, owners
 
 
-def assign_by_similarity(centroids: np.ndarray, anchor_vectors: np.ndarray, owners: Sequence[int]) -> np.ndarray:
-    """Per cluster, the category whose anchor is most similar (cosine) to the cluster's centroid."""
-    c = centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
-    a = anchor_vectors / np.maximum(np.linalg.norm(anchor_vectors, axis=1, keepdims=True), 1e-12)
-    nearest = (c @ a.T).argmax(axis=1)
-    return np.asarray(owners)[nearest]
+def assign_by_similarity(centroids: np.ndarray, anchor_vectors: np.ndarray, owners: Sequence[int],
+                         centre: bool = True) -> np.ndarray:
+    """Per cluster, the category of the anchor most similar (cosine) to the cluster's centroid.
 
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    `centre`: each anchor's similarities are taken relative to its mean over all clusters, so an anchor that
+    is close to everything (a hub, e.g. a broad name in a language the model favours) doesn't collect
+    clusters that are merely typical."""
+    similarity = _unit(np.asarray(centroids, dtype=np.float32)) @ _unit(np.asarray(anchor_vectors, dtype=np.float32)).T
+    if centre and len(similarity) > 1:
+        similarity = similarity - similarity.mean(axis=0, keepdims=True)
+    return np.asarray(owners)[similarity.argmax(axis=1)]
 
 
 def _match_category(answer: str, names: list[str]) -> str | None:
@@ -203,18 +215,80 @@ def _round(value: float) -> float:
     return round(float(value), 4)
 
 
+def _backend(settings: Any, resources: dict) -> Any:
+    """The configured LLM backend; claude caches its answers in an eval DB under CLIO_HOME, apart from the
+    pipeline's private DB, so a re-run pays for nothing twice."""
+    store = None
+    if settings.backend == "claude":
+        from clio_dagster.llm.store import LLMStore
+        from clio_dagster.storage import Warehouse
+
+        folder = settings.home / EVAL_DIR
+        store = LLMStore(Warehouse(folder / "reconstruct_private.duckdb", folder / "reconstruct_public.duckdb",
+                                   settings.lock_timeout_s), asset="eval_reconstruct")
+    return resources["llm"].get(store)
+
+
+def _choose_k(k_rule: str | int, n: int, n_labels: int, settings: Any) -> int:
+    from clio_dagster.core.clustering import choose_k
+
+    if k_rule == "pipeline":
+        return choose_k(n, settings.target_cluster_size, settings.k_min, settings.k_max)
+    return min(n_labels if k_rule == "labels" else int(k_rule), n)
+
+
+def _assign_clusters(backend: Any, embedder: Any, data: LabelledSet, categories: list[str], summaries: list[str],
+                     vectors: np.ndarray, clusters: Any, matching: str, settings: Any) -> tuple[list[int | None], str]:
+    """Category index (or None) per base cluster, and how it was chosen."""
+    if backend.name == "claude":
+        names = [readable(c) for c in categories]
+        if len(set(names)) < len(names):  # two labels read alike: show them as they are
+            names = list(categories)
+        cluster_texts = _llm_cluster_texts(backend, summaries, vectors, clusters.labels, clusters.centroids,
+                                           settings.naming_sample_size, settings.seed)
+        return (assign_by_llm(backend, cluster_texts, names),
+                "llm: Clio assign_parent of each named base cluster to the known categories")
+    taxonomy = data.taxonomy if matching == "anchors" else {}
+    anchor_texts, owners = category_anchors(categories, taxonomy)
+    anchor_vectors = np.asarray(embedder.encode(anchor_texts), dtype=np.float32)
+    hub_corrected = matching == "anchors"
+    chosen = assign_by_similarity(clusters.centroids, anchor_vectors, owners, centre=hub_corrected)
+    method = ("heuristic: " + ("nearest category or sub-category name" if taxonomy else "nearest category name")
+              + " to the cluster centroid" + (", similarities centred per name over clusters" if hub_corrected else ""))
+    return [int(c) for c in chosen], method
+
+
+def score(data: LabelledSet, predicted: Sequence[str | None], clustered: Sequence[int], cluster_ids: Sequence[int]) -> dict[str, Any]:
+    """Reconstruction scores per item (None: no category) and the base clusters (`cluster_ids` of the items
+    at `clustered`) against the fine labels."""
+    fine = [data.labels[i] for i in clustered]
+    per_language = per_group_accuracy(data.categories, predicted, data.languages) if data.languages is not None else {}
+    worst = min(per_language.items(), key=lambda kv: (kv[1], kv[0])) if per_language else None
+    return {
+        "accuracy": _round(accuracy(data.categories, predicted)),
+        "macro_f1": _round(macro_f1(data.categories, predicted)),
+        "nmi": _round(nmi(fine, cluster_ids)),
+        "ari": _round(ari(fine, cluster_ids)),
+        "purity": _round(purity(fine, cluster_ids)),
+        "per_language": {language: _round(value) for language, value in per_language.items()},
+        "worst_language": {"language": worst[0], "accuracy": _round(worst[1])} if worst else None,
+    }
+
+
 def reconstruct(
     data: LabelledSet,
     settings: Any,
     k_rule: str | int = "pipeline",
     matching: str = "anchors",
     embedder: Any | None = None,
+    language_neutral: bool = False,
 ) -> dict[str, Any]:
     """Run the reconstruction on `data` with the pipeline's steps as `settings` configure them; returns the
     result object `clio eval reconstruct` prints. `matching` (offline only): `anchors` (category and
-    sub-category names) or `names` (category names only). `embedder`: anything with `encode(texts)`,
-    default the pipeline's embedder resource."""
-    from clio_dagster.core.clustering import choose_k, kmeans
+    sub-category names, hub-corrected) or `names` (nearest category name: the plain baseline). `embedder`:
+    anything with `encode(texts)`, default the pipeline's embedder resource. `language_neutral`: centre each
+    detected language's summary embeddings before k-means (a variant, not what the pipeline does today)."""
+    from clio_dagster.core.clustering import kmeans
     from clio_dagster.core.records import Conversation, Message
     from clio_dagster.llm.base import TaskFailure
     from clio_dagster.resources import build_resources
@@ -223,16 +297,7 @@ def reconstruct(
     if matching not in ("anchors", "names"):
         raise ValueError(f"unknown matching {matching!r}: use 'anchors' or 'names'")
     resources = build_resources(settings)
-    backend_name = settings.backend
-    store = None
-    if backend_name == "claude":
-        from clio_dagster.llm.store import LLMStore
-        from clio_dagster.storage import Warehouse
-
-        folder = settings.home / EVAL_DIR
-        store = LLMStore(Warehouse(folder / "reconstruct_private.duckdb", folder / "reconstruct_public.duckdb",
-                                   settings.lock_timeout_s), asset="eval_reconstruct")
-    backend = resources["llm"].get(store)
+    backend = _backend(settings, resources)
     embedder = embedder or resources["embedder"].get()
 
     conversations = [Conversation(conversation_id=f"item-{i:07d}", messages=(Message(role="user", text=text),))
@@ -243,47 +308,23 @@ def reconstruct(
         raise RuntimeError("No request summary could be made for any item: nothing to cluster.")
     summaries = [facets[i].request for i in kept]
     vectors = np.asarray(embedder.encode(summaries), dtype=np.float32)
+    if language_neutral:
+        from clio_dagster.core.language_centering import centre_languages
 
-    fine_labels = sorted(set(data.labels))
-    if k_rule == "pipeline":
-        k = choose_k(len(kept), settings.target_cluster_size, settings.k_min, settings.k_max)
-    elif k_rule == "labels":
-        k = min(len(fine_labels), len(kept))
-    else:
-        k = min(int(k_rule), len(kept))
+        vectors = centre_languages(vectors, [facets[i].language_code for i in kept])
+    n_labels = len(set(data.labels))
+    k = _choose_k(k_rule, len(kept), n_labels, settings)
     clusters = kmeans(vectors, k, settings.seed, settings.minibatch_threshold)
 
     categories = data.category_names
-    if backend_name == "claude":
-        names = [readable(c) for c in categories]
-        if len(set(names)) < len(names):  # two labels read alike: show them as they are
-            names = list(categories)
-        cluster_texts = _llm_cluster_texts(backend, summaries, vectors, clusters.labels, clusters.centroids,
-                                           settings.naming_sample_size, settings.seed)
-        cluster_category = assign_by_llm(backend, cluster_texts, names)
-        method = "llm: Clio assign_parent of each named base cluster to the known categories"
-    else:
-        taxonomy = data.taxonomy if matching == "anchors" else {}
-        anchor_texts, owners = category_anchors(categories, taxonomy)
-        anchor_vectors = np.asarray(embedder.encode(anchor_texts), dtype=np.float32)
-        cluster_category = [int(c) for c in assign_by_similarity(clusters.centroids, anchor_vectors, owners)]
-        method = ("heuristic: nearest category or sub-category name to the cluster centroid" if taxonomy
-                  else "heuristic: nearest category name to the cluster centroid")
+    cluster_category, method = _assign_clusters(backend, embedder, data, categories, summaries, vectors, clusters,
+                                                matching, settings)
     backend.flush()
-
     predicted: list[str | None] = [None] * len(data.texts)
-    cluster_of: list[int | None] = [None] * len(data.texts)
     for row, item in enumerate(kept):
-        cluster = int(clusters.labels[row])
-        cluster_of[item] = cluster
-        chosen = cluster_category[cluster]
+        chosen = cluster_category[int(clusters.labels[row])]
         predicted[item] = None if chosen is None else categories[chosen]
 
-    clustered_labels = [data.labels[i] for i in kept]
-    clustered_ids = [cluster_of[i] for i in kept]
-    per_language = (per_group_accuracy(data.categories, predicted, data.languages)
-                    if data.languages is not None else {})
-    worst = min(per_language.items(), key=lambda kv: (kv[1], kv[0])) if per_language else None
     result: dict[str, Any] = {
         "data": data.source,
         "category_field": data.category_field,
@@ -291,27 +332,22 @@ def reconstruct(
         "language_field": data.language_field,
         "n": len(data.texts),
         "categories": len(categories),
-        "labels": len(fine_labels),
-        "accuracy": _round(accuracy(data.categories, predicted)),
-        "macro_f1": _round(macro_f1(data.categories, predicted)),
-        "nmi": _round(nmi(clustered_labels, clustered_ids)),
-        "ari": _round(ari(clustered_labels, clustered_ids)),
-        "purity": _round(purity(clustered_labels, clustered_ids)),
-        "per_language": {lang: _round(acc) for lang, acc in per_language.items()},
-        "worst_language": {"language": worst[0], "accuracy": _round(worst[1])} if worst else None,
+        "labels": n_labels,
+        **score(data, predicted, kept, [int(c) for c in clusters.labels]),
         "chance_accuracy": _round(1 / len(categories)),
-        "backend": backend_name,
+        "backend": backend.name,
         "heuristic": bool(backend.heuristic),
         "assignment": method,
         "embedding_model": getattr(embedder, "model_name", settings.embedding_model),
         "k": int(k),
         "k_rule": k_rule if isinstance(k_rule, str) else "fixed",
+        "language_neutral": language_neutral,
         "seed": settings.seed,
         "summary_failures": len(data.texts) - len(kept),
         "unassigned_clusters": sum(1 for c in cluster_category if c is None),
         "seconds": round(time.perf_counter() - started, 2),
     }
-    if backend_name == "claude":
+    if backend.name == "claude":
         result["llm"] = backend.usage_metadata()
     return result
 
@@ -353,8 +389,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="number of base clusters: 'pipeline' (n / CLIO_TARGET_CLUSTER_SIZE, as the pipeline "
                              "does; default), 'labels' (the number of distinct --label values) or a number")
     parser.add_argument("--matching", choices=("anchors", "names"), default="anchors",
-                        help="offline: match clusters to category and sub-category names (anchors, default) "
-                             "or to category names only (names)")
+                        help="offline: match clusters to category and sub-category names with hub correction "
+                             "(anchors, default) or to the nearest category name only (names, the plain baseline)")
+    parser.add_argument("--language-neutral", action="store_true",
+                        help="centre each detected language's embeddings before k-means, so clusters follow topics "
+                             "rather than languages (a variant of the pipeline's clustering)")
     parser.add_argument("--limit", type=int, default=None, help="score a seeded random sample of N records")
     parser.add_argument("--seed", type=int, default=None, help="seed of the sample and of k-means (default: CLIO_SEED)")
     parser.set_defaults(func=_cmd_reconstruct)
@@ -377,6 +416,7 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"clio eval reconstruct: {exc}", file=sys.stderr)
         return 2
-    result = reconstruct(data, settings, k_rule=args.k, matching=args.matching)
+    result = reconstruct(data, settings, k_rule=args.k, matching=args.matching,
+                         language_neutral=args.language_neutral)
     print(json.dumps(result, ensure_ascii=False))
     return 0
