@@ -188,6 +188,12 @@ def markdown(runs: list[dict], command: str, total_seconds: float) -> str:
                 f"| {run['nmi']:.3f} | {run['ari']:.3f} | {run['purity']:.3f} | {worst_text} "
                 f"| {run['seconds']:.0f} |"
             )
+        with_languages = [run for run in group if run["per_language"]]
+        if with_languages:
+            best = max(with_languages, key=lambda run: run["accuracy"])
+            detail = ", ".join(f"{lang} {_pct(value)}" for lang, value in best["per_language"].items())
+            neutral = ", language-neutral" if best["language_neutral"] else ""
+            lines += ["", f"Per language ({best['embedding_model']}, {best['matching']}{neutral}): {detail}."]
         lines += ["", "Commands (one JSON object each):", ""]
         lines += [f"    {run['command']}" for run in group]
         lines.append("")
