@@ -155,17 +155,22 @@ def update_section(section: str, start: str = SECTION_START, end: str = SECTION_
     path.write_text(text, encoding="utf-8")
 
 
+def write_result(result: dict, out: Path, section: str, start: str, end: str) -> None:
+    """A benchmark's last step: its JSON to `out`, its section of BENCHMARKS.md, and the JSON on stdout."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    update_section(section, start, end)
+    print(json.dumps(result, ensure_ascii=False))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "pipeline_sample.json"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         result = run(Path(tmp) / "clio")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    update_section(markdown(result, ".venv/bin/python bench/bench_pipeline.py"))
-    print(json.dumps(result, indent=2))
+    write_result(result, Path(args.out), markdown(result, ".venv/bin/python bench/bench_pipeline.py"),
+                 SECTION_START, SECTION_END)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ it is absent.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -90,12 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     sets = tuple(LABELLED_SETS)
     result = run_peers(load_settings(demo_mode=True), shared_data_dir(args.shared_data, sets), sets, args.limit,
                        methods=METHODS)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    from bench.bench_pipeline import update_section
+    from bench.bench_pipeline import write_result
 
-    update_section(markdown(result), SECTION_START, SECTION_END)
-    print(json.dumps(result, ensure_ascii=False))
+    write_result(result, args.out, markdown(result), SECTION_START, SECTION_END)
     return 0
 
 

@@ -153,7 +153,7 @@ def markdown(runs: list[dict], command: str, total_seconds: float) -> str:
         "category name (the issue's baseline); *anchors*: category **and sub-category** names (the taxonomy's "
         "intent names where the set has two levels), each name's similarities centred over the clusters "
         "(hub correction). *language-neutral*: each detected language's summary embeddings are moved to the "
-        "overall mean before k-means (`--language-neutral`, not the pipeline's default). NMI, ARI and purity "
+        "overall mean before k-means (`--language-neutral`; in the pipeline `CLIO_LANGUAGE_NEUTRAL=1`, off by default). NMI, ARI and purity "
         "compare the base clusters with the fine labels. Sets are subsampled (seed 0) to the n shown. Wall "
         "time covers summaries, k-means and matching; embeddings are cached across a set's runs, so the "
         "first run with each model also carries the encoding time."),
@@ -209,12 +209,10 @@ def main() -> None:
     started = time.perf_counter()
     runs = run_all(args.shared_data)
     total = time.perf_counter() - started
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"seconds": round(total, 1), "runs": runs}, indent=2, ensure_ascii=False) + "\n",
-                        encoding="utf-8")
-    from bench.bench_pipeline import update_section
+    from bench.bench_pipeline import write_result
 
-    update_section(markdown(runs, ".venv/bin/python bench/eval_reconstruct.py", total), SECTION_START, SECTION_END)
+    write_result({"seconds": round(total, 1), "runs": runs}, args.out,
+                 markdown(runs, ".venv/bin/python bench/eval_reconstruct.py", total), SECTION_START, SECTION_END)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ the method is described), plus bench/results/stability.json and the `stability` 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -71,12 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = run_stability(load_settings(demo_mode=True), args.data, tuple(args.seeds), args.fraction,
                            args.subsample_seed)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    from bench.bench_pipeline import update_section
+    from bench.bench_pipeline import write_result
 
-    update_section(markdown(result), SECTION_START, SECTION_END)
-    print(json.dumps(result, ensure_ascii=False))
+    write_result(result, args.out, markdown(result), SECTION_START, SECTION_END)
     return 0
 
 

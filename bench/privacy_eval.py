@@ -7,7 +7,6 @@ described), plus bench/results/privacy_eval.json and the `privacy_eval` section 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -85,12 +84,9 @@ def main(argv: list[str] | None = None) -> int:
             result = run_privacy_eval(shared_data, Path(tmp) / "clio")
     else:
         result = run_privacy_eval(shared_data, args.home)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    from bench.bench_pipeline import update_section
+    from bench.bench_pipeline import write_result
 
-    update_section(markdown(result), SECTION_START, SECTION_END)
-    print(json.dumps(result, ensure_ascii=False))
+    write_result(result, args.out, markdown(result), SECTION_START, SECTION_END)
     return 0
 
 

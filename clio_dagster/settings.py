@@ -70,6 +70,9 @@ class ClioSettings(BaseSettings):
     embedding_model: str = BUNDLED_EMBEDDING_MODEL
     embedding_batch_size: int = Field(default=64, ge=1)
     embedding_device: str = "cpu"
+    # Multilingual traffic: shift each language's summary embeddings onto the day's overall mean before they
+    # are stored, so clusters follow topics rather than languages (pair with multilingual-e5-small).
+    language_neutral: bool = False
 
     summary_max_chars: int = Field(default=300, ge=40)
     # Clio names a cluster from ~50 summaries inside it and the ~50 nearest outside it.

@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
+from clio_dagster.assets.daily import daily_asset
 from clio_dagster.assets.hierarchy import base_node_id
 from clio_dagster.core.classifier import (
     LIKELY_FALSE_NEGATIVE,
@@ -20,7 +21,6 @@ from clio_dagster.core.classifier import (
     render_report,
 )
 from clio_dagster.core.membership import members_by_node
-from clio_dagster.partitions import daily_partitions
 from clio_dagster.resources import PipelineConfig, WarehouseResource, partition_date
 from clio_dagster.resources.safety import SafetyConfig
 from clio_dagster.storage import load_sql, replace_partition, transaction
@@ -42,11 +42,8 @@ def report_path(explorer_dir: Path, day) -> Path:
     return Path(explorer_dir) / f"classifier_{day.isoformat()}.md"
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     group_name="safety",
-    kinds={"duckdb"},
-    owners=["team:clio"],
     deps=["published_clusters"],
 )
 def classifier_comparison(

@@ -7,14 +7,14 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
+from clio_dagster.assets.daily import daily_asset
 from clio_dagster.assets.embeddings import arrow_to_vectors, vectors_to_arrow
 from clio_dagster.assets.reuse import input_fingerprint, record_outputs, reusable_outputs, reused_metadata
 from clio_dagster.core.clustering import choose_k, kmeans
 from clio_dagster.core.sampling import contrastive_samples
 from clio_dagster.llm import NamingInput
-from clio_dagster.partitions import daily_partitions
 from clio_dagster.resources import LLMResource, PipelineConfig, WarehouseResource, llm_store, partition_date
-from clio_dagster.storage import query_arrow, load_sql, replace_partition, transaction
+from clio_dagster.storage import load_sql, query_arrow, replace_partition, transaction
 
 # What base_clusters reads (its input fingerprint): the vectors, and the facets its per-cluster statistics use.
 BASE_CLUSTERS_READS = {
@@ -29,11 +29,9 @@ CLUSTER_NAMES_READS = {
 }
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     group_name="clustering",
     kinds={"duckdb", "scikitlearn"},
-    owners=["team:clio"],
     deps=["summary_embeddings"],
 )
 def base_clusters(
@@ -105,11 +103,8 @@ def base_clusters(
     )
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     group_name="naming",
-    kinds={"duckdb"},
-    owners=["team:clio"],
     deps=["base_clusters"],
     pool="llm",
 )

@@ -8,11 +8,12 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
+from clio_dagster.assets.daily import daily_asset
 from clio_dagster.assets.reuse import input_fingerprint, record_outputs, reusable_outputs, reused_metadata
 from clio_dagster.core.hashing import text_hash
-from clio_dagster.partitions import daily_partitions
+from clio_dagster.core.language_centering import centre_languages
 from clio_dagster.resources import EmbedderResource, WarehouseResource, partition_date
-from clio_dagster.storage import query_arrow, ensure_embedding_table, load_sql, replace_partition, transaction
+from clio_dagster.storage import ensure_embedding_table, load_sql, query_arrow, replace_partition, transaction
 
 
 def vectors_to_arrow(vectors: np.ndarray) -> pa.FixedSizeListArray:
@@ -76,36 +77,38 @@ def embed_with_cache(texts: list[str], embedder: EmbedderResource, warehouse: Wa
     return CachedEmbedding(matrix, hashes, dim, len(todo), len(cached_hashes), encode_seconds)
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     group_name="clustering",
     kinds={"duckdb", "pytorch"},
-    owners=["team:clio"],
     deps=["facets"],
 )
 def summary_embeddings(
     context: dg.AssetExecutionContext, embedder: EmbedderResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """One vector per request summary (FLOAT[dim]); a summary already embedded by this model is not encoded again,
-    and an unchanged day is reused."""
+    and an unchanged day is reused. With `language_neutral` each language's vectors are shifted onto the day's
+    overall mean (the cache keeps the model's own vectors)."""
     started = time.perf_counter()
     day = partition_date(context)
     with warehouse.get().connect("private") as con:
         fingerprint = input_fingerprint(con, "summary_embeddings", day,
-                                        {"facets": ("conversation_id", "request")}, [embedder])
+                                        {"facets": ("conversation_id", "request", "language_code")}, [embedder])
         reused = reusable_outputs(con, fingerprint)
         if reused is None:
             rows = query_arrow(con, load_sql("select_facet_summaries.sql"), [day])
     if reused is not None:
         return dg.MaterializeResult(metadata=reused_metadata(reused, time.perf_counter() - started))
     result = embed_with_cache(rows.column("request").to_pylist(), embedder, warehouse)
+    matrix = result.matrix
+    if embedder.language_neutral:
+        matrix = centre_languages(matrix, rows.column("language_code").to_pylist())
     table = pa.table(
         {
             "partition_date": pa.array([day] * len(result.hashes), pa.date32()),
             "conversation_id": rows.column("conversation_id"),
             "model": [embedder.model] * len(result.hashes),
             "text_hash": result.hashes,
-            "embedding": vectors_to_arrow(result.matrix),
+            "embedding": vectors_to_arrow(matrix),
         }
     )
     with warehouse.get().connect("private") as con, transaction(con):
@@ -118,6 +121,7 @@ def summary_embeddings(
             "dagster/row_count": written,
             "model": embedder.model,
             "dim": result.dim,
+            "language_neutral": embedder.language_neutral,
             "cache_hits": result.cache_hits,
             "encoded": result.encoded,
             "encode_seconds": round(result.encode_seconds, 3),

@@ -6,18 +6,16 @@ from pathlib import Path
 import dagster as dg
 from filelock import FileLock, Timeout
 
+from clio_dagster.assets.daily import daily_asset
 from clio_dagster.explorer.render import build_index, connect_public, partition_data, write_partition_page
-from clio_dagster.partitions import daily_partitions
 from clio_dagster.resources import WarehouseResource, partition_date
 from clio_dagster.resources.safety import SafetyConfig
 from clio_dagster.storage import WarehouseError
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     group_name="explore",
     kinds={"html"},
-    owners=["team:clio"],
     # after classifier_comparison, so the index links that day's report
     deps=["published_clusters", "classifier_comparison"],
 )

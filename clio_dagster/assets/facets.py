@@ -8,17 +8,16 @@ from collections.abc import Iterator
 import dagster as dg
 import pyarrow as pa
 
+from clio_dagster.assets.daily import daily_asset
 from clio_dagster.assets.reuse import input_fingerprint, record_outputs, reusable_outputs, reused_metadata
 from clio_dagster.core.records import Conversation, Message
 from clio_dagster.core.screening import regex_screen
 from clio_dagster.core.summarize import computed_facets
 from clio_dagster.llm import TaskFailure
 from clio_dagster.llm.claude import ClaudeBackend
-from clio_dagster.partitions import daily_partitions
 from clio_dagster.resources import LLMResource, WarehouseResource, llm_store, partition_date
 from clio_dagster.settings import SettingsError
-from clio_dagster.storage import query_arrow, load_sql, replace_partition, transaction
-
+from clio_dagster.storage import load_sql, query_arrow, replace_partition, transaction
 
 # Conversations summarised per step: bounds the raw text held in memory at any n (one page of ~5,000
 # conversations is a few tens of MB); the facet rows of all pages are small and written at the end in one go.
@@ -92,11 +91,8 @@ def _facet_table(day, conversations, user_hashes, results, backend_name: str) ->
     )
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     group_name="facets",
-    kinds={"duckdb"},
-    owners=["team:clio"],
     deps=["raw_conversations"],
     pool="llm",
 )

@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 import dagster as dg
 import pyarrow as pa
 
+from clio_dagster.assets.daily import daily_asset
 from clio_dagster.assets.embeddings import embed_with_cache
 from clio_dagster.assets.reuse import input_fingerprint, record_outputs, reusable_outputs, reused_metadata
 from clio_dagster.core.audit import OfflineAuditor, rare_terms_of
@@ -17,7 +18,6 @@ from clio_dagster.core.publication import AuditedName, decide
 from clio_dagster.llm import TaskFailure
 from clio_dagster.llm.claude import ClaudeBackend
 from clio_dagster.llm.hierarchy import LLMParentBuilder
-from clio_dagster.partitions import daily_partitions
 from clio_dagster.resources import (
     EmbedderResource,
     LLMResource,
@@ -47,11 +47,8 @@ PRIVACY_AUDIT_READS = {
 }
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     group_name="naming",
-    kinds={"duckdb"},
-    owners=["team:clio"],
     deps=["cluster_names"],
     pool="llm",
 )
@@ -144,11 +141,8 @@ class _Auditor:
         return verdicts
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     group_name="publish",
-    kinds={"duckdb"},
-    owners=["team:clio"],
     deps=["hierarchy"],
     pool="llm",
 )

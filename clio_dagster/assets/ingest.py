@@ -9,9 +9,9 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
+from clio_dagster.assets.daily import daily_asset
 from clio_dagster.core.hashing import anonymous_user_key, hash_user_id
 from clio_dagster.core.landing import collect_partition
-from clio_dagster.partitions import daily_partitions
 from clio_dagster.resources import PipelineConfig, WarehouseResource, partition_date
 from clio_dagster.storage import load_sql, replace_partition, transaction
 
@@ -20,11 +20,8 @@ ROW_CONSERVATION = "row_conservation"
 _MESSAGES_TYPE = pa.list_(pa.struct([("role", pa.string()), ("text", pa.string())]))
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     group_name="ingest",
-    kinds={"duckdb"},
-    owners=["team:clio"],
     check_specs=[
         dg.AssetCheckSpec(
             ROW_CONSERVATION,

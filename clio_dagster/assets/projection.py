@@ -6,19 +6,16 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
+from clio_dagster.assets.daily import daily_asset
 from clio_dagster.assets.embeddings import arrow_to_vectors
 from clio_dagster.assets.reuse import input_fingerprint, record_outputs, reusable_outputs, reused_metadata
 from clio_dagster.core.projection import project, projection_method
-from clio_dagster.partitions import daily_partitions
 from clio_dagster.resources import PipelineConfig, WarehouseResource, partition_date
 from clio_dagster.storage import load_sql, query_arrow, replace_partition, transaction
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     group_name="clustering",
-    kinds={"duckdb"},
-    owners=["team:clio"],
     deps=["summary_embeddings"],
 )
 def map_projection(

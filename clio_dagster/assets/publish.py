@@ -7,9 +7,9 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
+from clio_dagster.assets.daily import daily_asset
 from clio_dagster.core.privacy import FacetCount, pool_small_values
 from clio_dagster.core.substrings import count_substrings
-from clio_dagster.partitions import daily_partitions
 from clio_dagster.resources import EmbedderResource, LLMResource, PipelineConfig, WarehouseResource, partition_date
 from clio_dagster.storage import load_sql, query_arrow, replace_partition, transaction
 
@@ -42,11 +42,8 @@ def _preview(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     group_name="publish",
-    kinds={"duckdb"},
-    owners=["team:clio"],
     deps=["privacy_audit", "map_projection"],
     check_specs=[
         dg.AssetCheckSpec(THRESHOLDS_HOLD, asset="published_clusters", blocking=True,

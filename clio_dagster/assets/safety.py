@@ -13,13 +13,13 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
+from clio_dagster.assets.daily import daily_asset
 from clio_dagster.assets.embeddings import arrow_to_vectors
 from clio_dagster.assets.hierarchy import base_node_id
 from clio_dagster.core.coordination import few_account_clusters, near_duplicate_groups
 from clio_dagster.core.membership import members_by_node
 from clio_dagster.core.privacy import Thresholds
 from clio_dagster.core.safety_mode import SafetyRun, check_safety_mode, refusal
-from clio_dagster.partitions import daily_partitions
 from clio_dagster.resources import PipelineConfig, WarehouseResource, partition_date
 from clio_dagster.resources.safety import SafetyConfig
 from clio_dagster.storage import Warehouse, load_sql, query_arrow, replace_partition, transaction
@@ -56,11 +56,8 @@ def _run_metadata(run: SafetyRun) -> dict:
             "written_to": "private DB only"}
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     group_name="safety",
-    kinds={"duckdb"},
-    owners=["team:clio"],
     deps=["hierarchy"],
 )
 def safety_clusters(
@@ -106,11 +103,8 @@ def safety_clusters(
     })
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     group_name="safety",
-    kinds={"duckdb"},
-    owners=["team:clio"],
     deps=["summary_embeddings", "cluster_names"],
 )
 def coordinated_use(

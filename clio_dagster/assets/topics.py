@@ -20,11 +20,22 @@ import pyarrow as pa
 from clio_dagster.assets.embeddings import arrow_to_vectors, embed_with_cache
 from clio_dagster.core.hashing import text_hash
 from clio_dagster.core.topics import (
-    DayCluster, DayClusters, Registry, match_topics, nearest_centroid_shares, published_base_nodes,
+    DayCluster,
+    DayClusters,
+    Registry,
+    match_topics,
+    nearest_centroid_shares,
+    published_base_nodes,
 )
-from clio_dagster.resources import EmbedderResource, PipelineConfig, WarehouseResource
-from clio_dagster.explorer.compare import comparison_tables, compare_windows, parse_period, to_markdown, write_comparison
+from clio_dagster.explorer.compare import (
+    compare_windows,
+    comparison_tables,
+    parse_period,
+    to_markdown,
+    write_comparison,
+)
 from clio_dagster.explorer.render import index_data, write_index
+from clio_dagster.resources import EmbedderResource, PipelineConfig, WarehouseResource
 from clio_dagster.storage import load_sql, query_arrow, replace_comparison, replace_table, transaction
 
 NO_EMERGING_TOPICS = "no_emerging_topics"

@@ -281,13 +281,14 @@ def reconstruct(
     k_rule: str | int = "pipeline",
     matching: str = "anchors",
     embedder: Any | None = None,
-    language_neutral: bool = False,
+    language_neutral: bool | None = None,
 ) -> dict[str, Any]:
     """Run the reconstruction on `data` with the pipeline's steps as `settings` configure them; returns the
     result object `clio eval reconstruct` prints. `matching` (offline only): `anchors` (category and
     sub-category names, hub-corrected) or `names` (nearest category name: the plain baseline). `embedder`:
     anything with `encode(texts)`, default the pipeline's embedder resource. `language_neutral`: centre each
-    detected language's summary embeddings before k-means (a variant, not what the pipeline does today)."""
+    detected language's summary embeddings before k-means, as summary_embeddings does with
+    CLIO_LANGUAGE_NEUTRAL (default: that setting)."""
     from clio_dagster.core.clustering import kmeans
     from clio_dagster.core.records import Conversation, Message
     from clio_dagster.llm.base import TaskFailure
@@ -308,6 +309,8 @@ def reconstruct(
         raise RuntimeError("No request summary could be made for any item: nothing to cluster.")
     summaries = [facets[i].request for i in kept]
     vectors = np.asarray(embedder.encode(summaries), dtype=np.float32)
+    if language_neutral is None:
+        language_neutral = settings.language_neutral
     if language_neutral:
         from clio_dagster.core.language_centering import centre_languages
 
@@ -391,9 +394,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--matching", choices=("anchors", "names"), default="anchors",
                         help="offline: match clusters to category and sub-category names with hub correction "
                              "(anchors, default) or to the nearest category name only (names, the plain baseline)")
-    parser.add_argument("--language-neutral", action="store_true",
+    parser.add_argument("--language-neutral", action="store_true", default=None,
                         help="centre each detected language's embeddings before k-means, so clusters follow topics "
-                             "rather than languages (a variant of the pipeline's clustering)")
+                             "rather than languages (default: CLIO_LANGUAGE_NEUTRAL, which the pipeline uses too)")
     parser.add_argument("--limit", type=int, default=None, help="score a seeded random sample of N records")
     parser.add_argument("--seed", type=int, default=None, help="seed of the sample and of k-means (default: CLIO_SEED)")
     parser.set_defaults(func=_cmd_reconstruct)

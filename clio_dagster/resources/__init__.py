@@ -133,6 +133,7 @@ class EmbedderResource(dg.ConfigurableResource):
     model: str
     device: str = "cpu"
     batch_size: int = 64
+    language_neutral: bool = False
     _embedder: SentenceEmbedder | None = PrivateAttr(default=None)
 
     def get(self) -> SentenceEmbedder:
@@ -167,6 +168,7 @@ def build_resources(settings: ClioSettings | None = None) -> dict[str, dg.Config
             model=settings.embedding_model,
             device=settings.embedding_device,
             batch_size=settings.embedding_batch_size,
+            language_neutral=settings.language_neutral,
         ),
         "safety": _from_settings(SafetyConfig, settings),
     }

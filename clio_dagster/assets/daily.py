@@ -1,0 +1,15 @@
+"""The decorator every daily asset shares: partitioned by day, written through DuckDB, owned by the clio team."""
+
+from collections.abc import Callable
+
+import dagster as dg
+
+from clio_dagster.partitions import daily_partitions
+
+OWNERS = ["team:clio"]
+
+
+def daily_asset(*, group_name: str, kinds: set[str] | None = None, **kwargs) -> Callable[..., dg.AssetsDefinition]:
+    """`dg.asset` for one day's partition; `kinds` defaults to DuckDB, the other arguments pass through."""
+    return dg.asset(partitions_def=daily_partitions, group_name=group_name, kinds=kinds or {"duckdb"},
+                    owners=OWNERS, **kwargs)
