@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from clio_dagster.assets.daily import daily_asset
 from clio_dagster.assets.embeddings import arrow_to_vectors, vectors_to_arrow
-from clio_dagster.assets.reuse import input_fingerprint, record_outputs, reusable_outputs, reused_metadata
+from clio_dagster.assets.reuse import input_fingerprint, record_outputs, stored_result
 from clio_dagster.core.clustering import choose_k, kmeans
 from clio_dagster.core.sampling import contrastive_samples
 from clio_dagster.llm import NamingInput
@@ -43,11 +43,11 @@ def base_clusters(
     day = partition_date(context)
     with warehouse.get().connect("private") as con:
         fingerprint = input_fingerprint(con, "base_clusters", day, BASE_CLUSTERS_READS, [pipeline])
-        reused = reusable_outputs(con, fingerprint)
-        if reused is None:
+        stored = stored_result(con, fingerprint, started)
+        if stored is None:
             rows = query_arrow(con, load_sql("select_embeddings_for_clustering.sql"), [day])
-    if reused is not None:
-        return dg.MaterializeResult(metadata=reused_metadata(reused, time.perf_counter() - started))
+    if stored is not None:
+        return stored
     ids = rows.column("conversation_id")
     n = len(ids)
     k = choose_k(n, pipeline.target_cluster_size, pipeline.k_min, pipeline.k_max)
@@ -119,9 +119,9 @@ def cluster_names(
     if backend.heuristic:  # an LLM's names are reused through the LLM cache, so failed clusters are retried
         with warehouse.get().connect("private") as con:
             fingerprint = input_fingerprint(con, "cluster_names", day, CLUSTER_NAMES_READS, [pipeline, llm])
-            reused = reusable_outputs(con, fingerprint)
-        if reused is not None:
-            return dg.MaterializeResult(metadata=reused_metadata(reused, time.perf_counter() - started))
+            stored = stored_result(con, fingerprint, started)
+        if stored is not None:
+            return stored
     with warehouse.get().connect("private") as con:
         rows = query_arrow(con, load_sql("select_naming_input.sql"), [day])
         if backend.contrastive:

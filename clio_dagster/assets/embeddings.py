@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from clio_dagster.assets.daily import daily_asset
-from clio_dagster.assets.reuse import input_fingerprint, record_outputs, reusable_outputs, reused_metadata
+from clio_dagster.assets.reuse import input_fingerprint, record_outputs, stored_result
 from clio_dagster.core.hashing import text_hash
 from clio_dagster.core.language_centering import centre_languages
 from clio_dagster.resources import EmbedderResource, WarehouseResource, partition_date
@@ -93,11 +93,11 @@ def summary_embeddings(
     with warehouse.get().connect("private") as con:
         fingerprint = input_fingerprint(con, "summary_embeddings", day,
                                         {"facets": ("conversation_id", "request", "language_code")}, [embedder])
-        reused = reusable_outputs(con, fingerprint)
-        if reused is None:
+        stored = stored_result(con, fingerprint, started)
+        if stored is None:
             rows = query_arrow(con, load_sql("select_facet_summaries.sql"), [day])
-    if reused is not None:
-        return dg.MaterializeResult(metadata=reused_metadata(reused, time.perf_counter() - started))
+    if stored is not None:
+        return stored
     result = embed_with_cache(rows.column("request").to_pylist(), embedder, warehouse)
     matrix = result.matrix
     if embedder.language_neutral:

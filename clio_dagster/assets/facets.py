@@ -9,7 +9,7 @@ import dagster as dg
 import pyarrow as pa
 
 from clio_dagster.assets.daily import daily_asset
-from clio_dagster.assets.reuse import input_fingerprint, record_outputs, reusable_outputs, reused_metadata
+from clio_dagster.assets.reuse import input_fingerprint, record_outputs, stored_result
 from clio_dagster.core.records import Conversation, Message
 from clio_dagster.core.screening import regex_screen
 from clio_dagster.core.summarize import computed_facets
@@ -109,9 +109,9 @@ def facets(context: dg.AssetExecutionContext, llm: LLMResource, warehouse: Wareh
         # LLM results are reused through the LLM cache instead, so that failed items are retried.
         with warehouse.get().connect("private") as con:
             fingerprint = input_fingerprint(con, "facets", day, {"raw_conversations": RAW_COLUMNS_READ}, [llm])
-            reused = reusable_outputs(con, fingerprint)
-        if reused is not None:
-            return dg.MaterializeResult(metadata=reused_metadata(reused, time.perf_counter() - started))
+            stored = stored_result(con, fingerprint, started)
+        if stored is not None:
+            return stored
     # One Message Batch per day (resumable by its scope) needs the whole day in one call.
     one_page = isinstance(backend, ClaudeBackend) and backend.settings.use_batches
     page_size = 2**62 if one_page else FACETS_PAGE_SIZE

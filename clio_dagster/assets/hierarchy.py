@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from clio_dagster.assets.daily import daily_asset
 from clio_dagster.assets.embeddings import embed_with_cache
-from clio_dagster.assets.reuse import input_fingerprint, record_outputs, reusable_outputs, reused_metadata
+from clio_dagster.assets.reuse import input_fingerprint, record_outputs, stored_result
 from clio_dagster.core.audit import OfflineAuditor, rare_terms_of
 from clio_dagster.core.hierarchy import Hierarchy, Node, OfflineParentBuilder, build_hierarchy
 from clio_dagster.core.naming import name_clusters
@@ -68,9 +68,9 @@ def hierarchy(
     with warehouse.get().connect("private") as con:
         if backend.heuristic:  # an LLM's parents are reused through the LLM cache instead
             fingerprint = input_fingerprint(con, "hierarchy", day, HIERARCHY_READS, [pipeline, llm, embedder])
-            reused = reusable_outputs(con, fingerprint)
-            if reused is not None:
-                return dg.MaterializeResult(metadata=reused_metadata(reused, time.perf_counter() - started))
+            stored = stored_result(con, fingerprint, started)
+            if stored is not None:
+                return stored
         rows = query_arrow(con, load_sql("select_base_nodes.sql"), [day]).to_pylist()
     base = [
         Node(base_node_id(r["cluster_id"]), 0, r["name"], r["description"], r["conversations"], tuple(r["terms"]))
@@ -158,9 +158,9 @@ def privacy_audit(
     with warehouse.get().connect("private") as con:
         if backend.heuristic:  # an LLM auditor's ratings are reused through the LLM cache instead
             fingerprint = input_fingerprint(con, "privacy_audit", day, PRIVACY_AUDIT_READS, [pipeline, llm])
-            reused = reusable_outputs(con, fingerprint)
-            if reused is not None:
-                return dg.MaterializeResult(metadata=reused_metadata(reused, time.perf_counter() - started))
+            stored = stored_result(con, fingerprint, started)
+            if stored is not None:
+                return stored
         nodes = query_arrow(con, "SELECT * FROM hierarchy_nodes WHERE partition_date = ? ORDER BY level, node_id",
                             [day]).to_pylist()
         membership = con.execute(load_sql("select_members_with_users.sql"), [day]).fetchall()

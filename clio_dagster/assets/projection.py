@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from clio_dagster.assets.daily import daily_asset
 from clio_dagster.assets.embeddings import arrow_to_vectors
-from clio_dagster.assets.reuse import input_fingerprint, record_outputs, reusable_outputs, reused_metadata
+from clio_dagster.assets.reuse import input_fingerprint, record_outputs, stored_result
 from clio_dagster.core.projection import project, projection_method
 from clio_dagster.resources import PipelineConfig, WarehouseResource, partition_date
 from clio_dagster.storage import load_sql, query_arrow, replace_partition, transaction
@@ -28,11 +28,11 @@ def map_projection(
     with warehouse.get().connect("private") as con:
         fingerprint = input_fingerprint(con, "map_projection", day,
                                         {"summary_embeddings": ("conversation_id", "embedding")}, [pipeline])
-        reused = reusable_outputs(con, fingerprint)
-        if reused is None:
+        stored = stored_result(con, fingerprint, started)
+        if stored is None:
             rows = query_arrow(con, load_sql("select_map_inputs.sql"), [day])
-    if reused is not None:
-        return dg.MaterializeResult(metadata=reused_metadata(reused, time.perf_counter() - started))
+    if stored is not None:
+        return stored
     ids = rows.column("conversation_id")
     n = len(ids)
     points = np.zeros((0, 2), np.float32)

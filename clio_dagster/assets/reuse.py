@@ -18,12 +18,14 @@ import functools
 import hashlib
 import json
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from importlib import metadata
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 
 from clio_dagster.storage import load_sql
@@ -129,7 +131,12 @@ def record_outputs(con: duckdb.DuckDBPyConnection, fingerprint: Fingerprint, tab
     )
 
 
-def reused_metadata(outputs: Mapping[str, int], seconds: float) -> dict:
-    """Dagster metadata of a materialisation that kept the stored output."""
+def stored_result(con: duckdb.DuckDBPyConnection, fingerprint: Fingerprint, started: float) -> dg.MaterializeResult | None:
+    """The materialisation of an asset that keeps its stored output (see `reusable_outputs`), or None when it
+    must compute; `started` is the asset's `time.perf_counter()` at its start."""
+    outputs = reusable_outputs(con, fingerprint)
+    if outputs is None:
+        return None
     first = next(iter(outputs.values()), 0)
-    return {"dagster/row_count": first, "reused": True, "seconds": round(seconds, 3)}
+    return dg.MaterializeResult(metadata={"dagster/row_count": first, "reused": True,
+                                          "seconds": round(time.perf_counter() - started, 3)})
