@@ -7,66 +7,13 @@ import os
 import shutil
 import signal
 import sys
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from clio_dagster.settings import ClioSettings, SettingsError, load_settings
 
 
-# Step-by-step DEBUG events belong in the Dagster UI; the terminal gets one line per partition.
-QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-def _dates(start: date, end: date) -> list[date]:
-    if end < start:
-        raise SettingsError(f"--end {end} is before --start {start}.")
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
-
-
-def _instance():
-    import dagster as dg
-
-    # With DAGSTER_HOME set, runs are recorded there and show up in `dagster dev`.
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-
-
-def _published_line(result) -> str:
-    published = result.asset_materializations_for_node("published_clusters")
-    rows = published[0].metadata["dagster/row_count"].value if published else 0
-    return f"{rows} clusters published"
-
-
-def run_partitions(settings: ClioSettings, days: list[date], out=None, assets=None, describe=_published_line) -> bool:
-    """Materialise every daily asset (or `assets`) for each day, in order, in this process; `describe` turns a
-    successful run into the rest of its line."""
-    out = out or sys.stdout
-    import dagster as dg
-
-    from clio_dagster.assets import DAILY_ASSETS
-    from clio_dagster.resources import build_resources
-
-    resources = build_resources(settings)
-    instance = _instance()
-    ok = True
-    for day in days:
-        result = dg.materialize(
-            DAILY_ASSETS if assets is None else assets,
-            partition_key=day.isoformat(),
-            resources=resources,
-            instance=instance,
-            raise_on_error=False,
-            run_config=QUIET_RUN_CONFIG,
-        )
-        if result.success:
-            print(f"{day}: ok, {describe(result)}", file=out)
-        else:
-            ok = False
-            for event in result.all_events:
-                if event.is_step_failure:
-                    error = event.step_failure_data.error
-                    message = error.cause.message if error and error.cause else (error.message if error else "")
-                    print(f"{day}: FAILED in {event.step_key}: {message.strip()}", file=out)
-    return ok
+from clio_dagster.runner import QUIET_RUN_CONFIG, _dates, _instance, run_partitions  # noqa: F401  (scripts import them here)
 
 
 def show(settings: ClioSettings, day: date | None, out=None) -> int:
@@ -106,6 +53,11 @@ def show(settings: ClioSettings, day: date | None, out=None) -> int:
                     walk(cid, depth + 1)
 
             walk(None, 0)
+            shares = con.execute("SELECT generic_share_by_level FROM partition_summaries WHERE partition_date = ?",
+                                 [d]).fetchone()[0]
+            if shares:
+                print("  conversations under a generic name: "
+                      + ", ".join(f"level {level} {share:.1%}" for level, share in enumerate(shares)), file=out)
     finally:
         con.close()
     return 0
@@ -198,7 +150,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     settings = targeted_settings(args)
     if settings.namespace:
         print(f"Namespace {settings.namespace}: results in {settings.output_dir}")
-    return 0 if run_partitions(settings, _dates(args.start, args.end)) else 1
+    ok = run_partitions(settings, _dates(args.start, args.end))
+    # The topic registry spans every published day: refresh it so trends and emerging topics follow the run.
+    if ok and not settings.safety_mode:
+        ok = run_topics(settings)
+    return 0 if ok else 1
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:

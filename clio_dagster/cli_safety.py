@@ -93,7 +93,7 @@ def _safety_line(result) -> str:
 
 def _cmd_safety_run(args: argparse.Namespace, out=None) -> int:
     from clio_dagster.assets import SAFETY_JOB_ASSETS, SAFETY_MODE_ASSETS
-    from clio_dagster.cli import _dates, run_partitions
+    from clio_dagster.runner import _dates, run_partitions
 
     out = out or sys.stdout
     settings = targeted_settings(args)

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from clio_dagster.core.concern import DEFAULT_CONCERN_FLOOR
-from clio_dagster.core.embedding import BUNDLED_EMBEDDING_MODEL
+from clio_dagster.core.embedding import BUNDLED_MULTILINGUAL_MODEL
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,6 +24,10 @@ from pydantic_settings import (
 )
 
 DEMO_HMAC_SECRET = "clio-demo-secret-not-for-real-data"
+# Margin of a cluster centroid's cosine to its best taxonomy leaf over its median cosine to all leaves from
+# which the leaf names the cluster, per bundled model (their scales differ); bench/calibrate_taxonomy.py.
+TAXONOMY_MIN_MARGIN = {"all-MiniLM-L6-v2": 0.37, "multilingual-e5-small": 0.92}
+DEFAULT_TAXONOMY_MIN_MARGIN = 0.4
 
 
 class SettingsError(ValueError):
@@ -67,12 +71,19 @@ class ClioSettings(BaseSettings):
     # Privacy auditor: names rated below this (1 identifies a person … 5 not identifiable) are not published.
     min_audit_rating: int = Field(default=3, ge=1, le=5)
 
-    embedding_model: str = BUNDLED_EMBEDDING_MODEL
+    # Multilingual by default (most traffic is not English); all-MiniLM-L6-v2 is the fast English-only option.
+    embedding_model: str = BUNDLED_MULTILINGUAL_MODEL
     embedding_batch_size: int = Field(default=64, ge=1)
     embedding_device: str = "cpu"
     # Multilingual traffic: shift each language's summary embeddings onto the day's overall mean before they
     # are stored, so clusters follow topics rather than languages (pair with multilingual-e5-small).
-    language_neutral: bool = False
+    language_neutral: bool = True
+
+    # Offline names and hierarchy (core/taxonomy.py, core/naming.py): a taxonomy file replacing the shipped
+    # taxonomy of assistant use, and how far a cluster centroid's cosine to its best leaf must stand above its
+    # median cosine over all leaves for the leaf to name it (None: calibrated per model, TAXONOMY_MIN_MARGIN).
+    taxonomy: Path | None = None
+    taxonomy_min_margin: float | None = Field(default=None, ge=-1, le=1)
 
     summary_max_chars: int = Field(default=300, ge=40)
     # Clio names a cluster from ~50 summaries inside it and the ~50 nearest outside it.
@@ -164,6 +175,13 @@ class ClioSettings(BaseSettings):
     def _check_ranges(self) -> ClioSettings:
         if self.k_min > self.k_max:
             raise SettingsError(f"k_min ({self.k_min}) must not exceed k_max ({self.k_max}).")
+        if self.taxonomy is not None:
+            from clio_dagster.core.taxonomy import TaxonomyError, load_taxonomy
+
+            try:
+                load_taxonomy(self.taxonomy.expanduser().resolve())
+            except TaxonomyError as exc:
+                raise SettingsError(f"Invalid CLIO_TAXONOMY: {exc}") from None
         if self.screen_regex:
             try:
                 re.compile(self.screen_regex)
@@ -176,6 +194,13 @@ class ClioSettings(BaseSettings):
         if self.llm_backend is not None:
             return self.llm_backend
         return "claude" if os.environ.get("ANTHROPIC_API_KEY") else "offline"
+
+    @property
+    def leaf_min_margin(self) -> float:
+        """The taxonomy-match threshold in force: the setting, else the one calibrated for the model."""
+        if self.taxonomy_min_margin is not None:
+            return self.taxonomy_min_margin
+        return TAXONOMY_MIN_MARGIN.get(self.embedding_model, DEFAULT_TAXONOMY_MIN_MARGIN)
 
     @property
     def landing_dir(self) -> Path:

@@ -15,6 +15,19 @@ if str(ROOT) not in sys.path:
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+# The default embedder (multilingual-e5-small, language-neutral) encodes about 4x slower than the English
+# all-MiniLM-L6-v2 on these 2 cores. Tests of the pipeline's mechanics run on MiniLM to keep CI short; tests
+# marked `default_embedder` (and every test that names a model) run what a user gets by default.
+FAST_TEST_EMBEDDER = {"CLIO_EMBEDDING_MODEL": "all-MiniLM-L6-v2", "CLIO_LANGUAGE_NEUTRAL": "0"}
+
+
+def pytest_configure(config):
+    # Module-scoped fixtures run before the per-test environment below: they get the fast embedder too.
+    import os
+
+    os.environ.update(FAST_TEST_EMBEDDER)
+
+
 def pytest_collection_modifyitems(config, items):
     if SHARED_DATA.is_dir():
         return
@@ -30,7 +43,7 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch, tmp_path):
+def _isolated_env(monkeypatch, tmp_path, request):
     """No test sees the developer's CLIO_* variables, API key or ./clio.toml."""
     import os
 
@@ -38,6 +51,9 @@ def _isolated_env(monkeypatch, tmp_path):
         if key.startswith("CLIO_") or key in {"ANTHROPIC_API_KEY", "DAGSTER_HOME"}:
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("CLIO_HMAC_SECRET", "test-secret-0123456789")
+    if "default_embedder" not in request.keywords:
+        for key, value in FAST_TEST_EMBEDDER.items():
+            monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)
 
 
@@ -48,6 +64,8 @@ def settings(tmp_path):
     return ClioSettings(
         home=tmp_path / "clio",
         llm_backend="offline",
+        embedding_model="all-MiniLM-L6-v2",
+        language_neutral=False,
         min_unique_users=3,
         min_conversations=5,
         target_cluster_size=20,

@@ -9,6 +9,7 @@ import pytest
 
 from clio_dagster.cli import main
 from clio_dagster.sample_data import stage_sample
+from tests.conftest import FAST_TEST_EMBEDDER
 
 
 @pytest.fixture(scope="module")
@@ -16,6 +17,8 @@ def demo_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("demo")
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("CLIO_HMAC_SECRET", raising=False)  # demo mode must work without a secret
+        for key in FAST_TEST_EMBEDDER:  # the demo as a user runs it: the default (multilingual) embedder
+            mp.delenv(key, raising=False)
         assert main(["demo", "--home", str(home)]) == 0
     return home
 
@@ -37,12 +40,41 @@ def test_demo_publishes_named_clusters_for_every_sample_day(demo_home, capsys):
     assert violations == 0
 
 
+def test_demo_names_are_readable_at_every_level(demo_home):
+    """The default demo (multilingual-e5-small, taxonomy names): at most 5% of the published conversations of
+    any level sit under a generic name, and parents carry the taxonomy's names with ids stable across days."""
+    from clio_dagster.core.naming import generic_shares
+    from clio_dagster.core.taxonomy import load_taxonomy
+
+    con = duckdb.connect(str(demo_home / "public.duckdb"), read_only=True)
+    rows = con.execute("SELECT partition_date, cluster_id, level, name, conversations FROM published_clusters "
+                       "ORDER BY partition_date, level, cluster_id").fetchall()
+    stored = con.execute("SELECT partition_date, generic_share_by_level, embedding_model FROM partition_summaries "
+                         "ORDER BY partition_date").fetchall()
+    con.close()
+    assert {model for _, _, model in stored} == {"multilingual-e5-small"}
+    taxonomy_names = {node.name for node in load_taxonomy().nodes.values()}
+    for day, shares, _ in stored:
+        nodes = [{"level": level, "name": name, "conversations": n} for d, _, level, name, n in rows if d == day]
+        computed = generic_shares(nodes)
+        assert shares == [computed[str(level)] for level in range(len(computed))]
+        assert max(shares) <= 0.05, (day, shares)
+        parents = [(cid, name) for d, cid, level, name, _ in rows if d == day and level > 0]
+        assert parents and all(name in taxonomy_names for _, name in parents)
+    parent_ids = {}
+    for _, cid, level, name, _ in rows:
+        if level > 0:
+            parent_ids.setdefault(name, set()).add(cid)
+    assert all(len(ids) == 1 for ids in parent_ids.values()), parent_ids  # one id per taxonomy node, every day
+
+
 def test_show_prints_public_clusters_with_heuristic_label(demo_home, monkeypatch, capsys):
     monkeypatch.setenv("CLIO_HOME", str(demo_home))
     assert main(["show", "--date", "2023-02-05"]) == 0
     out = capsys.readouterr().out
     assert "2023-02-05:" in out and "(heuristic offline names)" in out and "b00000" in out
     assert "2023-02-04" not in out
+    assert "conversations under a generic name: level 0 " in out
 
 
 def test_show_without_public_db_explains(tmp_path, monkeypatch, capsys):
@@ -65,6 +97,10 @@ def test_ingest_then_run_a_range(tmp_path, monkeypatch, capsys):
     assert main(["run", "--start", "2024-05-01", "--end", "2024-05-02"]) == 0
     out = capsys.readouterr().out
     assert "2024-05-01: ok" in out and "2024-05-02: ok, 0 clusters published" in out
+    # The run refreshes the topic registry itself (trends and emerging topics need no `clio topics`).
+    assert "topic_registry: ok" in out
+    with duckdb.connect(str(tmp_path / "home" / "public.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM topics").fetchone()[0] > 0
 
 
 def test_run_reports_a_missing_secret_clearly(tmp_path, monkeypatch, capsys):

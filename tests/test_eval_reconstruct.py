@@ -97,7 +97,7 @@ def _run_cli(capsys, *args: str) -> dict:
 def test_cli_reconstructs_clinc_domains_well_above_chance(shared_data, capsys, monkeypatch):
     monkeypatch.setenv("CLIO_TARGET_CLUSTER_SIZE", "10")
     result = _run_cli(capsys, "--data", str(shared_data / "clinc150"), "--top", "domain", "--exclude", "oos",
-                      "--limit", "400", "--backend", "offline")
+                      "--limit", "400", "--backend", "offline", "--assign", "centroid")
     assert RESULT_FIELDS <= set(result)
     assert result["n"] == 400 and result["categories"] == 10 and result["k"] == 40
     assert result["per_language"] == {} and result["heuristic"] is True
@@ -112,7 +112,7 @@ def test_per_language_accuracy_covers_every_language_and_averages_to_the_total(s
     data = load_labelled_set(shared_data / "sib200", limit=300, seed=1)
     result = _run_cli(capsys, "--data", str(shared_data / "sib200" / "labeled.jsonl"), "--limit", "300",
                       "--seed", "1", "--backend", "offline", "--embedding-model", "multilingual-e5-small",
-                      "--language-neutral")
+                      "--language-neutral", "--assign", "centroid")
     assert result["embedding_model"] == "multilingual-e5-small" and result["language_neutral"] is True
     assert result["language_field"] == "language" and result["categories"] == 7
     counts = Counter(data.languages)
@@ -149,3 +149,33 @@ def test_claude_path_names_clusters_and_assigns_them_to_the_known_categories(sha
     assert result["llm"]["llm_calls"] > 0 and result["summary_failures"] == 0
     assert result["accuracy"] > 2 * result["chance_accuracy"]
     assert again["accuracy"] == result["accuracy"]
+
+
+@pytest.mark.shared_data
+def test_names_mode_judges_the_published_names_and_counts_unpublished_items_as_wrong(shared_data, capsys, monkeypatch,
+                                                                                       tmp_path):
+    monkeypatch.setenv("CLIO_HOME", str(tmp_path / "clio"))
+    result = _run_cli(capsys, "--data", str(shared_data / "clinc150"), "--top", "domain", "--exclude", "oos",
+                      "--limit", "600", "--backend", "offline", "--embedding-model", "all-MiniLM-L6-v2")
+    assert result["assignment"].startswith("names") and result["judge_model"] == "all-MiniLM-L6-v2"
+    assert result["n"] == 600 and result["published_base_clusters"] > 0
+    assert 0 < result["coverage"] <= 1
+    # An item outside every published cluster can't be right.
+    assert result["accuracy"] <= result["coverage"]
+    assert result["accuracy"] > 2 * result["chance_accuracy"], result
+    assert set(result["generic_share"]) >= {"0"} and all(0 <= v <= 1 for v in result["generic_share"].values())
+    # The names judged are the published ones: the offline namer's taxonomy names, not the category names.
+    assert result["examples"] and not set(result["examples"]) & {readable(c) for c in ("banking", "travel")}
+    # Nothing of the throw-away run is left in the user's home.
+    assert not (tmp_path / "clio" / "public.duckdb").exists()
+
+
+def test_judge_takes_the_category_of_the_nearest_anchor():
+    from clio_dagster.evaluation.names import judge_clusters
+
+    class Axes:  # "cooking" and "money" words point along different axes
+        def encode(self, texts):
+            return np.array([[1.0, 0.1] if "bread" in t or "cooking" in t else [0.1, 1.0] for t in texts])
+
+    assert judge_clusters(["Bake bread. Recipes.", "Check balance. Money."], ["cooking", "banking money"], [0, 1],
+                          Axes()) == [0, 1]

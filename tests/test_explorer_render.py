@@ -239,7 +239,7 @@ def test_index_lists_every_partition_with_public_totals(built):
 def test_heuristic_label_and_offline_concern_text_are_in_the_page(built):
     _, _, pages, _ = built
     text = pages[DAYS[0]].read_text(encoding="utf-8")
-    assert "Names are heuristic (offline backend: c-TF-IDF terms), not written by an LLM" in text
+    assert "Names are heuristic (offline backend: taxonomy topics refined by phrases users wrote), not written by an LLM" in text
     assert "not available (offline backend)" in text
     assert 'role="tree"' in text
 

@@ -103,3 +103,33 @@ def test_validate_tree_rejects_broken_trees():
         validate_tree(Hierarchy(nodes=[a, Node("p", 1, "p", "", 1), Node("b", 0, "b", "", 1)], parent_of={"a": "p"}))
     with pytest.raises(TreeError, match="no children"):
         validate_tree(Hierarchy(nodes=[Node("p", 1, "p", "", 0)], parent_of={}))
+
+
+def test_taxonomy_parents_are_the_leaves_ancestors_with_ids_that_stay_put():
+    from clio_dagster.core.hierarchy import TaxonomyParentBuilder
+    from clio_dagster.core.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy()
+    python_leaves = [leaf for leaf in taxonomy.leaves if leaf.id.startswith("software.python.")][:2]
+    cooking_leaf = next(leaf for leaf in taxonomy.leaves if leaf.id.startswith("everyday.cooking."))
+    day_one = [Node("b00000", 0, "a", "x", 30, (), python_leaves[0].id),
+               Node("b00001", 0, "b", "y", 20, (), python_leaves[1].id),
+               Node("b00002", 0, "c", "z", 25, (), cooking_leaf.id)]
+    day_two = [Node("b00000", 0, "c", "z", 5, (), cooking_leaf.id),
+               Node("b00001", 0, "a", "x", 40, (), python_leaves[0].id)]
+
+    def embed(texts):
+        return np.eye(len(texts), 4, dtype=np.float32)
+
+    trees = [build_hierarchy(day, embed, TaxonomyParentBuilder(taxonomy), levels=3, n_top=10) for day in (day_one, day_two)]
+    for tree in trees:
+        validate_tree(tree)
+    by_id = [{n.node_id: n for n in tree.nodes} for tree in trees]
+    assert trees[0].parent_of["b00000"] == trees[0].parent_of["b00001"] == "l1-software.python"
+    assert trees[1].parent_of["b00001"] == "l1-software.python"  # the same parent id on another day
+    assert trees[0].parent_of["l1-software.python"] == "l2-software"
+    assert by_id[0]["l1-software.python"].name == taxonomy.nodes["software.python"].name
+    assert by_id[0]["l1-software.python"].size == 50 and by_id[1]["l2-everyday"].size == 5
+    # Two levels asked for: topics only.
+    two = build_hierarchy(day_one, embed, TaxonomyParentBuilder(taxonomy), levels=2, n_top=10)
+    assert {n.level for n in two.nodes} == {0, 1}

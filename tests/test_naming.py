@@ -1,4 +1,5 @@
-from clio_dagster.core.naming import name_clusters, terms_of
+from clio_dagster.core.naming import name_clusters
+from clio_dagster.core.terms import terms_of
 
 
 def test_terms_drop_placeholders_stopwords_and_id_like_tokens():
@@ -32,7 +33,7 @@ def test_names_use_only_terms_shared_by_enough_distinct_users():
     assert all("zanzibarian" not in t for t in names[0].terms)
     assert "zanzibarian" not in names[0].name + names[0].description
     assert any("python" in t for t in names[1].terms)
-    assert "Heuristic (offline)" in names[0].description
+    assert names[0].taxonomy_id is None and not names[0].taxonomy_matched  # no centroids given: phrases only
 
 
 def test_cluster_without_shared_terms_gets_generic_name():
@@ -51,14 +52,14 @@ def test_naming_is_deterministic_and_order_independent_within_cluster():
 
 
 def test_plurals_fold_only_when_the_singular_occurs():
-    from clio_dagster.core.naming import plural_folding
+    from clio_dagster.core.terms import plural_folding
 
     folding = plural_folding({"insults", "insult", "stories", "story", "pandas", "class", "classes"})
     assert folding == {"insults": "insult", "stories": "story"}
 
 
 def test_proper_nouns_never_become_terms_even_when_many_users_share_them():
-    from clio_dagster.core.naming import proper_nouns
+    from clio_dagster.core.terms import proper_nouns
 
     texts = [f"Please write a reference letter for Natasja Kowalczyk, attempt {i}" for i in range(8)]
     texts += ["I love python and pandas", "How do I install Python on Windows"]
@@ -81,3 +82,87 @@ def test_per_cluster_exclusions_regenerate_names_in_one_pass():
                                                     excluded_by_cluster={0: frozenset({"sourdough"})})}
     assert "sourdough" in plain[0].name and "sourdough" not in again[0].name + again[0].description
     assert again[1] == plain[1] and again[2] == plain[2]  # other clusters unchanged
+
+
+# ---- taxonomy-grounded names ------------------------------------------------------------------------------
+
+import numpy as np  # noqa: E402
+
+from clio_dagster.core.keyphrases import Phrase  # noqa: E402
+from clio_dagster.core.naming import (  # noqa: E402
+    GENERIC_NAMES,
+    LeafMatch,
+    compose_name,
+    contrastive_scores,
+    generic_shares,
+    is_generic_name,
+    match_leaves,
+)
+from clio_dagster.core.taxonomy import TaxonomyNode  # noqa: E402
+
+LEAVES = [
+    TaxonomyNode("code.python.debug", 0, "Debug and fix Python code", "Fix Python errors and tracebacks.", "code.python"),
+    TaxonomyNode("food.recipes.bake", 0, "Bake bread and cakes", "Recipes and baking techniques.", "food.recipes"),
+    TaxonomyNode("misc.chat.hello", 0, "Greet the assistant", "Hellos and small talk.", "misc.chat"),
+]
+
+
+def test_a_leaf_close_to_every_cluster_does_not_absorb_them():
+    # Leaf 2 is a hub: somewhat similar to every cluster, most similar to none once its mean is subtracted.
+    leaves = np.array([[1, 0, 0, 0.0], [0, 1, 0, 0], [0.6, 0.6, 0.5, 0.1]], dtype=np.float32)
+    centroids = np.array([[1, 0.1, 0.2, 0]] * 6 + [[0.1, 1, 0.2, 0]] * 6 + [[0, 0, 0, 1]] * 2, dtype=np.float32)
+    raw, score = contrastive_scores(centroids, leaves)
+    assert raw[0].argmax() == 0 and score[0].argmax() == 0
+    matches = match_leaves(centroids, leaves, LEAVES, min_margin=0.15)
+    assert [m.leaf.id for m in matches[:12]] == ["code.python.debug"] * 6 + ["food.recipes.bake"] * 6
+    assert all(m.matched for m in matches[:12])
+    # The last clusters are close to no leaf: below the threshold, so not named by one.
+    assert not matches[-1].matched
+
+
+def test_names_are_the_leaf_refined_by_latin_phrases_it_does_not_already_say():
+    phrases = [Phrase("python", 1.0, 20, True), Phrase("pandas dataframe", 0.9, 15, True),
+               Phrase("数据框", 0.8, 12, False), Phrase("merge", 0.7, 11, True)]
+    named = compose_name(3, LeafMatch(LEAVES[0], 0.8, True), phrases, 10)
+    assert named.name == "Debug and fix Python code (pandas dataframe, merge)"
+    assert named.description.startswith("Fix Python errors and tracebacks.")
+    assert "数据框" in named.description and "at least 10 users" in named.description
+    assert named.taxonomy_id == "code.python.debug" and named.taxonomy_matched
+
+
+def test_without_a_close_leaf_the_phrases_name_the_cluster_and_generic_only_without_either():
+    phrases = [Phrase("新手机", 1.0, 30, False), Phrase("phone launch", 0.9, 25, True)]
+    named = compose_name(1, LeafMatch(LEAVES[2], 0.1, False), phrases, 10)
+    assert named.name == "Requests about phone launch and 新手机"
+    assert not named.taxonomy_matched and named.taxonomy_id == "misc.chat.hello"  # still placed in the tree
+    assert not is_generic_name(named.name)
+    nothing = compose_name(2, LeafMatch(LEAVES[2], 0.1, False), [], 10)
+    assert is_generic_name(nothing.name) and nothing.name in GENERIC_NAMES
+
+
+def test_generic_shares_weigh_conversations_per_level():
+    nodes = [{"level": 0, "name": "Bake bread and cakes", "conversations": 90},
+             {"level": 0, "name": GENERIC_NAMES and "Requests with no term shared by enough users", "conversations": 10},
+             {"level": 1, "name": "Other requests within: Food", "conversations": 5},
+             {"level": 1, "name": "Cooking", "conversations": 95}]
+    assert generic_shares(nodes) == {"0": 0.1, "1": 0.05}
+
+
+def test_offline_backend_names_clusters_from_the_shipped_taxonomy():
+    from clio_dagster.llm import NamingInput, OfflineBackend
+    from clio_dagster.core.embedding import SentenceEmbedder
+
+    embedder = SentenceEmbedder("all-MiniLM-L6-v2")
+    texts = ([f"my python script raises a KeyError traceback when reading the config file, attempt {i}" for i in range(12)]
+             + [f"give me a recipe to bake sourdough bread with a crispy crust, version {i}" for i in range(12)])
+    labels = [0] * 12 + [1] * 12
+    vectors = embedder.encode(texts)
+    centroids = np.stack([vectors[:12].mean(axis=0), vectors[12:].mean(axis=0)])
+    backend = OfflineBackend(taxonomy_min_margin=0.1)
+    names = backend.name_clusters(NamingInput(labels, texts, [f"u{i}" for i in range(24)], min_unique_users=5,
+                                              languages=["en"] * 24, centroids=centroids, embed=embedder.encode))
+    by_id = {n.cluster_id: n for n in names}
+    assert by_id[0].taxonomy_id.startswith("software.python") and by_id[0].taxonomy_matched
+    assert by_id[1].taxonomy_id.startswith("everyday.cooking") and by_id[1].taxonomy_matched
+    leaf_names = {leaf.name for leaf in backend.taxonomy.leaves}
+    assert any(by_id[0].name.startswith(name) for name in leaf_names)

@@ -8,12 +8,21 @@ import numpy as np
 import pyarrow as pa
 
 from clio_dagster.assets.daily import daily_asset
-from clio_dagster.assets.embeddings import arrow_to_vectors, vectors_to_arrow
+from clio_dagster.assets.embeddings import arrow_to_vectors, embed_with_cache, vectors_to_arrow
 from clio_dagster.assets.reuse import input_fingerprint, record_outputs, stored_result
 from clio_dagster.core.clustering import choose_k, kmeans
+from clio_dagster.core.naming import is_generic_name
 from clio_dagster.core.sampling import contrastive_samples
+from clio_dagster.core.taxonomy import taxonomy_digest
 from clio_dagster.llm import NamingInput
-from clio_dagster.resources import LLMResource, PipelineConfig, WarehouseResource, llm_store, partition_date
+from clio_dagster.resources import (
+    EmbedderResource,
+    LLMResource,
+    PipelineConfig,
+    WarehouseResource,
+    llm_store,
+    partition_date,
+)
 from clio_dagster.storage import load_sql, query_arrow, replace_partition, transaction
 
 # What base_clusters reads (its input fingerprint): the vectors, and the facets its per-cluster statistics use.
@@ -22,10 +31,12 @@ BASE_CLUSTERS_READS = {
     "facets": ("conversation_id", "user_hash", "n_turns", "concerning"),
 }
 
-# What the heuristic namer reads: members (with distances, for the representatives) and their summaries and users.
+# What the heuristic namer reads: members (with distances, for the representatives), their summaries, users
+# and languages, and the centroids it matches to the taxonomy.
 CLUSTER_NAMES_READS = {
     "base_cluster_members": ("conversation_id", "cluster_id", "distance"),
-    "facets": ("conversation_id", "request", "user_hash"),
+    "facets": ("conversation_id", "request", "user_hash", "language_code"),
+    "base_clusters": ("cluster_id", "centroid"),
 }
 
 
@@ -109,7 +120,11 @@ def base_clusters(
     pool="llm",
 )
 def cluster_names(
-    context: dg.AssetExecutionContext, pipeline: PipelineConfig, llm: LLMResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    pipeline: PipelineConfig,
+    llm: LLMResource,
+    embedder: EmbedderResource,
+    warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     """Candidate name and description per base cluster (private staging: nothing here is public until
     published_clusters applies the thresholds)."""
@@ -118,17 +133,18 @@ def cluster_names(
     backend = llm.get(llm_store(context, warehouse))
     if backend.heuristic:  # an LLM's names are reused through the LLM cache, so failed clusters are retried
         with warehouse.get().connect("private") as con:
-            fingerprint = input_fingerprint(con, "cluster_names", day, CLUSTER_NAMES_READS, [pipeline, llm])
+            fingerprint = input_fingerprint(con, "cluster_names", day, CLUSTER_NAMES_READS,
+                                            [pipeline, llm, embedder, taxonomy_digest(llm.taxonomy)])
             stored = stored_result(con, fingerprint, started)
         if stored is not None:
             return stored
     with warehouse.get().connect("private") as con:
         rows = query_arrow(con, load_sql("select_naming_input.sql"), [day])
+        centroids = query_arrow(
+            con, "SELECT centroid FROM base_clusters WHERE partition_date = ? ORDER BY cluster_id", [day]
+        )
         if backend.contrastive:
             vectors = query_arrow(con, load_sql("select_naming_embeddings.sql"), [day])
-            centroids = query_arrow(
-                con, "SELECT centroid FROM base_clusters WHERE partition_date = ? ORDER BY cluster_id", [day]
-            )
     samples = None
     sample_ids: dict[int, list[str]] = {}
     if backend.contrastive and len(rows):
@@ -152,6 +168,12 @@ def cluster_names(
         with warehouse.get().connect("private") as con:
             for cid, ids in con.execute(load_sql("select_representatives.sql"), {"day": day, "n": pipeline.naming_sample_size}).fetchall():
                 sample_ids[cid] = list(ids)
+    def embed(texts: list[str]) -> np.ndarray:
+        return embed_with_cache(texts, embedder, warehouse).matrix
+
+    centroid_column = centroids.column("centroid").combine_chunks()
+    centroid_matrix = (centroid_column.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
+                       .reshape(len(centroid_column), -1) if len(centroid_column) else None)
     names = backend.name_clusters(
         NamingInput(
             labels=rows.column("cluster_id").to_pylist(),
@@ -160,6 +182,9 @@ def cluster_names(
             min_unique_users=pipeline.min_unique_users,
             seed=pipeline.seed,
             samples=samples,
+            languages=rows.column("language_code").to_pylist(),
+            centroids=centroid_matrix,
+            embed=embed,
         )
     )
     table = pa.table(
@@ -172,6 +197,10 @@ def cluster_names(
             "sample_ids": pa.array([sample_ids.get(n.cluster_id, []) for n in names], pa.list_(pa.string())),
             "method": [backend.naming_method for _ in names],
             "backend": [backend.name] * len(names),
+            "taxonomy_id": pa.array([n.taxonomy_id for n in names], pa.string()),
+            "taxonomy_similarity": pa.array([n.taxonomy_similarity for n in names], pa.float64()),
+            "taxonomy_margin": pa.array([n.taxonomy_margin for n in names], pa.float64()),
+            "taxonomy_matched": pa.array([n.taxonomy_matched for n in names], pa.bool_()),
         }
     )
     with warehouse.get().connect("private") as con, transaction(con):
@@ -185,6 +214,8 @@ def cluster_names(
             "heuristic": backend.heuristic,
             "method": backend.naming_method,
             "clusters_without_shared_terms": sum(1 for n in names if not n.terms) if backend.heuristic else None,
+            "clusters_named_by_taxonomy": sum(1 for n in names if n.taxonomy_matched) if backend.heuristic else None,
+            "clusters_with_generic_name": sum(1 for n in names if is_generic_name(n.name)),
             **backend.usage_metadata(),
             "reused": False,
             "seconds": round(time.perf_counter() - started, 3),

@@ -11,8 +11,9 @@ from clio_dagster.assets.daily import daily_asset
 from clio_dagster.assets.embeddings import embed_with_cache
 from clio_dagster.assets.reuse import input_fingerprint, record_outputs, stored_result
 from clio_dagster.core.audit import OfflineAuditor, rare_terms_of
-from clio_dagster.core.hierarchy import Hierarchy, Node, OfflineParentBuilder, build_hierarchy
-from clio_dagster.core.naming import name_clusters
+from clio_dagster.core.hierarchy import Hierarchy, Node, OfflineParentBuilder, TaxonomyParentBuilder, build_hierarchy
+from clio_dagster.core.naming import LeafMatch, name_clusters
+from clio_dagster.core.taxonomy import taxonomy_digest
 from clio_dagster.core.privacy import Thresholds
 from clio_dagster.core.publication import AuditedName, decide
 from clio_dagster.llm import TaskFailure
@@ -35,14 +36,15 @@ def base_node_id(cluster_id: int) -> str:
 
 # What the heuristic hierarchy and auditor read (their input fingerprints).
 HIERARCHY_READS = {
-    "cluster_names": ("cluster_id", "name", "description", "terms"),
+    "cluster_names": ("cluster_id", "name", "description", "terms", "taxonomy_id"),
     "base_clusters": ("cluster_id", "conversations"),
 }
 PRIVACY_AUDIT_READS = {
     "hierarchy_nodes": ("level", "node_id", "parent_id", "name", "description", "terms", "conversations"),
     "base_cluster_members": ("cluster_id", "conversation_id"),
-    "facets": ("conversation_id", "user_hash", "request"),
-    "cluster_names": ("cluster_id", "sample_ids"),
+    "facets": ("conversation_id", "user_hash", "request", "language_code"),
+    "cluster_names": ("cluster_id", "sample_ids", "taxonomy_id", "taxonomy_similarity", "taxonomy_margin",
+                      "taxonomy_matched"),
     "base_clusters": ("cluster_id", "conversations", "unique_users"),
 }
 
@@ -67,16 +69,18 @@ def hierarchy(
     backend = llm.get(llm_store(context, warehouse))
     with warehouse.get().connect("private") as con:
         if backend.heuristic:  # an LLM's parents are reused through the LLM cache instead
-            fingerprint = input_fingerprint(con, "hierarchy", day, HIERARCHY_READS, [pipeline, llm, embedder])
+            fingerprint = input_fingerprint(con, "hierarchy", day, HIERARCHY_READS,
+                                            [pipeline, llm, embedder, taxonomy_digest(llm.taxonomy)])
             stored = stored_result(con, fingerprint, started)
             if stored is not None:
                 return stored
         rows = query_arrow(con, load_sql("select_base_nodes.sql"), [day]).to_pylist()
     base = [
-        Node(base_node_id(r["cluster_id"]), 0, r["name"], r["description"], r["conversations"], tuple(r["terms"]))
+        Node(base_node_id(r["cluster_id"]), 0, r["name"], r["description"], r["conversations"], tuple(r["terms"]),
+             r["taxonomy_id"])
         for r in rows
     ]
-    builder = OfflineParentBuilder() if backend.heuristic else LLMParentBuilder(backend)
+    builder = TaxonomyParentBuilder(backend.taxonomy) if backend.heuristic else LLMParentBuilder(backend)
     def embed(texts: list[str]):
         return embed_with_cache(texts, embedder, warehouse).matrix
 
@@ -93,6 +97,7 @@ def hierarchy(
             "terms": pa.array([list(n.terms) for n in tree.nodes], pa.list_(pa.string())),
             "conversations": pa.array([n.size for n in tree.nodes], pa.int32()),
             "method": [method[n.level] for n in tree.nodes],
+            "taxonomy_id": pa.array([n.taxonomy_id for n in tree.nodes], pa.string()),
         }
     )
     with warehouse.get().connect("private") as con, transaction(con):
@@ -118,7 +123,9 @@ class _Auditor:
 
     def __init__(self, backend, rare_terms: frozenset[str]):
         self.backend = backend
-        self.offline = OfflineAuditor(rare_terms)
+        # Taxonomy words are public vocabulary: never one user's wording, whoever wrote the name.
+        safe = backend.taxonomy.vocabulary if backend.heuristic else frozenset()
+        self.offline = OfflineAuditor(rare_terms, safe_words=safe)
 
     # With an LLM auditor, only the high-precision rules join in (OfflineAuditor.backstop_findings): an email,
     # a person's name or a word fewer than min_unique_users users wrote is never acceptable.
@@ -157,28 +164,34 @@ def privacy_audit(
     backend = llm.get(llm_store(context, warehouse))
     with warehouse.get().connect("private") as con:
         if backend.heuristic:  # an LLM auditor's ratings are reused through the LLM cache instead
-            fingerprint = input_fingerprint(con, "privacy_audit", day, PRIVACY_AUDIT_READS, [pipeline, llm])
+            fingerprint = input_fingerprint(con, "privacy_audit", day, PRIVACY_AUDIT_READS,
+                                            [pipeline, llm, taxonomy_digest(llm.taxonomy)])
             stored = stored_result(con, fingerprint, started)
             if stored is not None:
                 return stored
         nodes = query_arrow(con, "SELECT * FROM hierarchy_nodes WHERE partition_date = ? ORDER BY level, node_id",
                             [day]).to_pylist()
         membership = con.execute(load_sql("select_members_with_users.sql"), [day]).fetchall()
-        samples = dict(con.execute(
-            "SELECT cluster_id, sample_ids FROM cluster_names WHERE partition_date = ? ORDER BY cluster_id", [day]
-        ).fetchall())
+        named = con.execute(
+            "SELECT cluster_id, sample_ids, taxonomy_id, taxonomy_similarity, taxonomy_matched, taxonomy_margin "
+            "FROM cluster_names "
+            "WHERE partition_date = ? ORDER BY cluster_id", [day]
+        ).fetchall()
+        samples = {cluster_id: ids for cluster_id, ids, *_ in named}
+        leaf_of = {cluster_id: leaf for cluster_id, _, *leaf in named}
         unnamed = con.execute(load_sql("select_unnamed_clusters.sql"), [day]).fetchall()
 
-    user_of = [user for _, _, user, _ in membership]
+    user_of = [user for _, _, user, _, _ in membership]
     members: dict[str, list[int]] = defaultdict(list)
-    for index, (cluster_id, _, _, _) in enumerate(membership):
+    for index, (cluster_id, *_) in enumerate(membership):
         members[base_node_id(cluster_id)].append(index)
-    summaries = [summary for _, _, _, summary in membership]
+    summaries = [summary for _, _, _, summary, _ in membership]
     auditor = _Auditor(backend, rare_terms_of(summaries, user_of, pipeline.min_unique_users))
 
     first = auditor.audit([(n["name"], n["description"]) for n in nodes])
     failing = [i for i, (rating, _) in enumerate(first) if rating < pipeline.min_audit_rating]
-    regenerated = _regenerate(backend, auditor, nodes, failing, first, membership, summaries, user_of, samples, pipeline)
+    regenerated = _regenerate(backend, auditor, nodes, failing, first, membership, summaries, user_of, samples,
+                              leaf_of, pipeline)
     second = dict(zip(failing, auditor.audit([regenerated[i] for i in failing]))) if failing else {}
 
     audits: dict[str, AuditedName] = {}
@@ -241,14 +254,14 @@ def privacy_audit(
     )
 
 
-def _regenerate(backend, auditor, nodes, failing, first, membership, summaries, user_of, samples, pipeline):
+def _regenerate(backend, auditor, nodes, failing, first, membership, summaries, user_of, samples, leaf_of, pipeline):
     """A second name for each failing node, avoiding what the auditor flagged."""
     regenerated: dict[int, tuple[str, str]] = {}
     if not failing:
         return regenerated
     if isinstance(backend, ClaudeBackend):
         base = [i for i in failing if nodes[i]["level"] == 0]
-        by_id = {conversation_id: summary for _, conversation_id, _, summary in membership}
+        by_id = {conversation_id: summary for _, conversation_id, _, summary, _ in membership}
         named = backend.name_cluster_samples(
             {int(nodes[i]["node_id"][1:]): ([by_id[c] for c in samples.get(int(nodes[i]["node_id"][1:]), []) if c in by_id], [])
              for i in base},
@@ -268,14 +281,20 @@ def _regenerate(backend, auditor, nodes, failing, first, membership, summaries, 
             if not isinstance(answer, TaskFailure):
                 regenerated[i] = (answer.name, answer.summary)
     else:
-        labels = [cluster_id for cluster_id, _, _, _ in membership]
+        labels = [cluster_id for cluster_id, *_ in membership]
+        languages = [language for *_, language in membership]
+        taxonomy = backend.taxonomy
+        matches = {c: LeafMatch(taxonomy.nodes[leaf], similarity or 0.0, bool(matched), taxonomy.context_of(leaf),
+                                margin or 0.0)
+                   for c, (leaf, similarity, matched, margin) in leaf_of.items() if leaf in taxonomy.nodes}
         all_nodes = {n["node_id"]: n for n in nodes}
         flagged_of = {i: frozenset(auditor.offline.flagged_terms(nodes[i]["name"], nodes[i]["description"]))
                       for i in failing}
         base_failing = {int(nodes[i]["node_id"][1:]): i for i in failing if nodes[i]["level"] == 0}
         if base_failing:
             # One naming pass for every failing base cluster, each without its own flagged terms.
-            renamed = name_clusters(labels, summaries, user_of, pipeline.min_unique_users,
+            renamed = name_clusters(labels, summaries, user_of, pipeline.min_unique_users, matches=matches,
+                                    languages=languages,
                                     excluded_by_cluster={c: flagged_of[i] for c, i in base_failing.items()})
             for named in renamed:
                 if named.cluster_id in base_failing:

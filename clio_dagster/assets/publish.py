@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from clio_dagster.assets.daily import daily_asset
+from clio_dagster.core.naming import generic_shares
 from clio_dagster.core.privacy import FacetCount, pool_small_values
 from clio_dagster.core.substrings import count_substrings
 from clio_dagster.resources import EmbedderResource, LLMResource, PipelineConfig, WarehouseResource, partition_date
@@ -136,6 +137,7 @@ def published_clusters(
         "conversations": pa.array([f.conversations for f in pooled], pa.int32()),
     })
     base_decisions = Counter(r["decision"] for r in audit if r["level"] == 0)
+    generic = generic_shares(rows)
     summary = pa.Table.from_pylist([{
         "partition_date": day, "conversations": total,
         "clusters_total": sum(base_decisions.values()),
@@ -147,6 +149,7 @@ def published_clusters(
         "conversations_in_published": sum(r["conversations"] for r in rows if r["level"] == 0),
         "min_unique_users": pipeline.min_unique_users, "min_conversations": pipeline.min_conversations,
         "llm_backend": llm.backend, "embedding_model": embedder.model,
+        "generic_share_by_level": [generic[level] for level in sorted(generic, key=int)],
     }])
     with warehouse.get().connect("public") as con:
         with transaction(con):
@@ -163,6 +166,7 @@ def published_clusters(
             "decisions_base_level": dict(sorted(base_decisions.items())),
             "conversations": total,
             "heuristic_names": llm.backend == "offline",
+            "generic_name_share_by_level": generic,
             "preview": dg.MetadataValue.md(_preview(rows)),
             "seconds": round(time.perf_counter() - started, 3),
         },

@@ -27,7 +27,7 @@ possible_first_name  2       a first name that is also a common word ("Mark", "H
                              alone, capitalised where no sentence starts
 placeholder          1       a scrubber placeholder such as [NAME] or [EMAIL] (the name was built
                              from text that held PII)
-rare_term            2       a term (`naming.terms_of`: unigram or bigram, plural-folded as the
+rare_term            2       a term (`terms.terms_of`: unigram or bigram, plural-folded as the
                              namer folds them) used by fewer than min_unique_users distinct users
                              of the partition (`rare_terms_of`); a phrase no crowd shares can be
                              one user's or one small group's own wording. Bigrams are only read
@@ -64,7 +64,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from clio_dagster.core.naming import STOP_WORDS, plural_folding, terms_of
+from clio_dagster.core.terms import STOP_WORDS, plural_folding, terms_of
 from clio_dagster.core.pii import PLACEHOLDERS, _first_names, find_pii
 
 __all__ = [
@@ -155,6 +155,10 @@ _SEGMENT_SPLIT = re.compile(r"[,;:.!?()\[\]{}\"“”«»|/\n]+|\s(?:and|or|&)\s
 _TEMPLATE_LEAD = re.compile(r"^\s*(?:Requests about\b|Heuristic \(offline\)[^:]*:)\s*")
 _TEMPLATE_SENTENCES = (
     "Requests with no term shared by enough users",
+    "Distinctive phrases, each written by at least users",
+    "No topic of the taxonomy is close to these requests",
+    "no taxonomy topic is close to these requests, and no phrase of them is both common in this cluster and "
+    "written by at least distinct users",
     "Requests with no shared terms",
     "no word of these request summaries is both common in this cluster and used by at least distinct users, "
     "so no distinctive term can be shown",
@@ -187,7 +191,7 @@ def _fold(term: str, folding: dict[str, str]) -> str:
 def rare_terms_of(summaries: Sequence[str], user_keys: Sequence[str], min_unique_users: int) -> frozenset[str]:
     """Terms of the partition's summaries used by fewer than `min_unique_users` distinct users.
 
-    Terms are `naming.terms_of` unigrams and bigrams. Users are counted per plural-folded term, exactly as
+    Terms are `terms.terms_of` unigrams and bigrams. Users are counted per plural-folded term, exactly as
     the offline namer counts them, and both the raw and the folded spelling of a rare term are returned,
     so a name term the namer could legitimately pick is never reported as rare.
     """
@@ -292,8 +296,10 @@ class OfflineAuditor:
 
     method = AUDIT_METHOD
 
-    def __init__(self, rare_terms: frozenset[str] = frozenset()):
+    def __init__(self, rare_terms: frozenset[str] = frozenset(), safe_words: frozenset[str] = frozenset()):
         self.rare_terms = frozenset(t.lower() for t in rare_terms)
+        # Public vocabulary (the taxonomy's words): never a rare user term, never part of a proper-noun run.
+        self.safe_words = TEMPLATE_WORDS | frozenset(w.lower() for w in safe_words)
 
     @staticmethod
     def _text(name: str, description: str) -> str:
@@ -332,7 +338,7 @@ class OfflineAuditor:
                     continue
                 for segment in _SEGMENT_SPLIT.split(_TEMPLATE_LEAD.sub("", part)):
                     for term in terms_of(segment):
-                        if all(w in TEMPLATE_WORDS for w in term.split(" ")):
+                        if all(w in self.safe_words for w in term.split(" ")):
                             continue
                         if term in self.rare_terms and term not in seen:
                             seen.add(term)
@@ -341,6 +347,8 @@ class OfflineAuditor:
                                 (pos if pos >= 0 else len(text), AuditFinding("rare_term", term, RULE_RATINGS["rare_term"]))
                             )
         for s, e in _proper_noun_runs(text):
+            if all(w.lower() in self.safe_words for w in _WORD.findall(text[s:e])):
+                continue
             if not any(cs < e and s < ce for cs, ce in covered):
                 found.append((s, AuditFinding("proper_noun_run", text[s:e], RULE_RATINGS["proper_noun_run"])))
 

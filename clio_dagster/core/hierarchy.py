@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from clio_dagster.core.clustering import kmeans
+from clio_dagster.core.taxonomy import DEPTH, Taxonomy
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Node:
     description: str
     size: int  # conversations under the node (weights names; never published from here)
     terms: tuple[str, ...] = ()
+    taxonomy_id: str | None = None
 
     @property
     def text(self) -> str:
@@ -40,10 +42,16 @@ class ProposedParent:
     description: str
     children: tuple[str, ...]
     terms: tuple[str, ...] = ()
+    # A parent that stands for a fixed node (a taxonomy topic) keeps the same id every day.
+    node_id: str | None = None
+    taxonomy_id: str | None = None
 
 
 class ParentBuilder(Protocol):
     method: str
+    # None: level sizes by Clio's geometric rule; a number: exactly that many levels above the base, kept
+    # even where a level groups nothing (a fixed taxonomy).
+    fixed_levels: int | None
 
     def build(self, children: list[Node], vectors: np.ndarray, n_parents: int, level: int, seed: int) -> list[ProposedParent]:
         """Group `children` under about `n_parents` named parents."""
@@ -89,13 +97,15 @@ def build_hierarchy(
 ) -> Hierarchy:
     tree = Hierarchy(nodes=list(base))
     current = list(base)
-    for level, n_parents in enumerate(level_sizes(len(base), levels, n_top)[1:], start=1):
-        if len(current) <= 1:
+    fixed = getattr(builder, "fixed_levels", None)
+    sizes = level_sizes(len(base), levels, n_top)[1:] if fixed is None else [0] * min(fixed, levels - 1)
+    for level, n_parents in enumerate(sizes, start=1):
+        if not current or (fixed is None and len(current) <= 1):
             break
         vectors = embed([n.text for n in current])
         proposed = builder.build(current, vectors, n_parents, level, seed)
         parents = _as_tree_level(current, proposed, level, vectors)
-        if len(parents) >= len(current):
+        if fixed is None and len(parents) >= len(current):
             break  # no grouping happened; stop rather than add a level that says nothing
         by_id = {n.node_id: n for n in current}
         for parent, kids in parents:
@@ -144,12 +154,13 @@ def _as_tree_level(
         result.append(
             (
                 Node(
-                    node_id=f"l{level}-{rank:04d}",
+                    node_id=parent.node_id or f"l{level}-{rank:04d}",
                     level=level,
                     name=parent.name,
                     description=parent.description,
                     size=sum(size_of[c] for c in kids),
                     terms=parent.terms,
+                    taxonomy_id=parent.taxonomy_id,
                 ),
                 kids,
             )
@@ -196,6 +207,7 @@ class OfflineParentBuilder:
     which already met the user threshold), weighted by the children's sizes. Heuristic, and labelled so."""
 
     method = "heuristic: k-means on child embeddings, names from child terms"
+    fixed_levels = None
 
     def build(self, children: list[Node], vectors: np.ndarray, n_parents: int, level: int, seed: int) -> list[ProposedParent]:
         result = kmeans(vectors, n_parents, seed)
@@ -243,3 +255,48 @@ class OfflineParentBuilder:
             children=tuple(c.node_id for c in kids),
             terms=tuple(scored[:8]),
         )
+
+
+def taxonomy_node_id(level: int, taxonomy_id: str) -> str:
+    """The hierarchy node id of a taxonomy node: the same on every day ("l1-software.python")."""
+    return f"l{level}-{taxonomy_id}"
+
+
+class TaxonomyParentBuilder:
+    """Offline parents from the taxonomy: a base cluster's parent is its nearest leaf's topic, a topic's parent
+    its area, named with the taxonomy's own words, with ids that are the same every day. Heuristic."""
+
+    method = "heuristic: taxonomy ancestors of each base cluster's nearest leaf"
+
+    def __init__(self, taxonomy: Taxonomy):
+        self.taxonomy = taxonomy
+        self.fixed_levels = DEPTH - 1
+
+    def build(self, children: list[Node], vectors: np.ndarray, n_parents: int, level: int, seed: int) -> list[ProposedParent]:
+        groups: dict[str, list[Node]] = defaultdict(list)
+        orphans: list[int] = []
+        for index, child in enumerate(children):
+            if child.taxonomy_id in self.taxonomy.nodes:
+                groups[self.taxonomy.ancestor(child.taxonomy_id, level).id].append(child)
+            else:
+                orphans.append(index)  # left to _as_tree_level: the parent whose members are nearest
+        if not groups:
+            return []
+        parents = []
+        for taxonomy_id in sorted(groups):
+            node = self.taxonomy.nodes[taxonomy_id]
+            kids = groups[taxonomy_id]
+            parents.append(ProposedParent(
+                name=node.name, description=node.description, children=tuple(c.node_id for c in kids),
+                terms=_shared_terms(kids), node_id=taxonomy_node_id(level, taxonomy_id), taxonomy_id=taxonomy_id,
+            ))
+        return parents
+
+
+def _shared_terms(kids: list[Node], n: int = 8) -> tuple[str, ...]:
+    """The children's terms, weighted by their sizes (kept for the record; taxonomy parents are not named by them)."""
+    weights: Counter[str] = Counter()
+    for child in kids:
+        for term in child.terms:
+            weights[term] += child.size
+    return tuple(t for t, _ in sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:n])

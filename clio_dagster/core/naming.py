@@ -1,90 +1,61 @@
-"""Offline (heuristic) cluster names from class-based TF-IDF terms, after BERTopic's c-TF-IDF.
+"""Offline (heuristic) cluster names: a taxonomy leaf refined by what the users actually wrote.
 
-Privacy rule built in: a term can appear in a name or description only if at least `min_unique_users`
-distinct users of the partition used it, so no single user's (or small group's) wording can be published;
-PII placeholders from the scrubber are never terms. So that a name describes its cluster rather than one
-corner of it, a term must also be used by at least `min_cluster_support` of the cluster's users (and by 2),
-and be at least `min_lift` times more frequent in the cluster than in the whole partition.
+1. Each base cluster is matched to the taxonomy's leaves contrastively: cosine similarity of its centroid to
+   every leaf's vector, each leaf's similarities taken relative to its mean over the day's clusters (so a
+   leaf close to everything does not collect every cluster), that correction shrunk on days with few
+   clusters, where a mean over them says little.
+2. Its distinctive phrases (`core.keyphrases`): 1–3-word phrases in any language, each written by at least
+   `min_unique_users` distinct users of the partition, ranked by relevance and diversity.
+3. The name: the leaf's name, refined by up to two phrases in Latin letters that it does not already say
+   ("Debug and fix Python code (pandas, dataframe)"); phrases in other scripts go to the description.
+   Where no leaf stands out (its similarity less than `min_margin` above the median leaf's: a margin, not a
+   raw cosine, because text in another language than the taxonomy's English sits uniformly lower), the name
+   comes from the phrases alone ("Requests
+   about …"), so a new topic (a launch, an event) still shows by its own words. A generic name only when
+   neither exists.
+
+Privacy: taxonomy words are public vocabulary; every user phrase passed the user floor and never holds a
+proper noun (a word only ever written capitalised mid-sentence) or a scrubber placeholder.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+import numpy as np
 
-NAMING_METHOD = "heuristic: c-TF-IDF terms shared by >= min_unique_users users"
+from clio_dagster.core.keyphrases import Phrase, cluster_phrases
+from clio_dagster.core.taxonomy import TaxonomyNode
 
-_PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
-_CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+")
-_WORD = re.compile(r"[^\W\d_][\w'’-]*")
-_MANY_DIGITS = re.compile(r"\d.*\d.*\d")
-_POSSESSIVE = re.compile(r"['’](s|re|ve|ll|d|m|t)$")
-_REQUEST_FILLER = frozenset(
-    """please thanks thank hi hello hey could would can just also really get got want wanted need needs know
-    like tell im i'm dont don't does did doing thing things way ways use using make help give let lets let's
-    yes ok okay sure something anything question answer don doesn didn isn aren wasn won shouldn couldn wouldn
-    best good better going try trying provide following lot right getting say said think look looking feel""".split()
+NAMING_METHOD = (
+    "heuristic: taxonomy leaf nearest the cluster centroid (contrastive), refined by phrases written by "
+    ">= min_unique_users users"
 )
-# Function-word bigrams that dominate Chinese requests and say nothing about the topic.
-_CHINESE_FILLER = frozenset(
-    """一个 一下 什么 哪些 如何 怎么 怎样 可以 我的 帮我 我想 你的 你能 能否 是否 为什么 请问 请你 是什 么是 一些 这个 那个
-    如果 的是 了解 告诉 写一 给我 我们 他们 你好 有什 有没 没有 谢谢 以及 关于 应该 需要 还是 或者 就是 的话 吗？ 是一""".split()
-)
-STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | _REQUEST_FILLER | _CHINESE_FILLER
+NO_TERMS_NAME = "Requests with no term shared by enough users"
+# Names that tell a reader nothing about the cluster (the offline fallbacks and the auditor's last resort).
+GENERIC_NAMES = frozenset({NO_TERMS_NAME, "Requests with no shared terms", "All requests"})
+GENERIC_PREFIXES = ("Other requests within",)
+# How many clusters make a day's mean similarity to a leaf worth subtracting in full.
+CONTRAST_HALF_WEIGHT_CLUSTERS = 10
+NAME_PHRASES = 2
+DESCRIPTION_PHRASES = 6
 
 
-def terms_of(text: str) -> list[str]:
-    """Unigrams and adjacent-word bigrams (Latin/Cyrillic/...), character bigrams for CJK runs."""
-    text = _PLACEHOLDER.sub(" ", text).lower()
-    terms: list[str] = []
-    for run in _CJK_RUN.findall(text):
-        bigrams = [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
-        terms.extend(b for b in bigrams if b not in STOP_WORDS)
-    words = [_POSSESSIVE.sub("", w).strip("'’-") for w in _WORD.findall(_CJK_RUN.sub(" ", text))]
-    words = [w for w in words if len(w) >= 2 and w not in STOP_WORDS and not _MANY_DIGITS.search(w)]
-    terms.extend(words)
-    terms.extend(f"{a} {b}" for a, b in zip(words, words[1:]) if a != b)
-    return terms
+def is_generic_name(name: str | None) -> bool:
+    return not name or name in GENERIC_NAMES or name.startswith(GENERIC_PREFIXES)
 
 
-_MID_SENTENCE_CAPITAL = re.compile(r"(?<![.!?。！？:;\n]\s)(?<!^)\b([A-Z][a-z][\w'’-]*)")
-
-
-def proper_nouns(summaries: Sequence[str]) -> frozenset[str]:
-    """Lowercased words that appear capitalised in mid-sentence and never in lower case anywhere in the
-    partition: names of people, places and organisations, which no published name may carry ('Python' stays
-    a term because somebody writes 'python')."""
-    capitalised: set[str] = set()
-    lowercase: set[str] = set()
-    for summary in summaries:
-        text = _PLACEHOLDER.sub(" ", summary)
-        for match in _MID_SENTENCE_CAPITAL.finditer(text):
-            capitalised.add(_POSSESSIVE.sub("", match.group(1)).lower())
-        lowercase.update(w for w in _WORD.findall(text) if w.islower())
-    return frozenset(capitalised - lowercase)
-
-
-def plural_folding(vocabulary: set[str]) -> dict[str, str]:
-    """Map 'insults' to 'insult' (and 'stories' to 'story') only when the singular form occurs too,
-    so a name like 'pandas' is never cut to 'panda'."""
-    folding = {}
-    for word in vocabulary:
-        if " " in word:
-            continue
-        if len(word) > 4 and word.endswith("ies") and word[:-3] + "y" in vocabulary:
-            folding[word] = word[:-3] + "y"
-        elif len(word) > 3 and word.endswith("s") and not word.endswith("ss") and word[:-1] in vocabulary:
-            folding[word] = word[:-1]
-    return folding
-
-
-def _fold(term: str, folding: dict[str, str]) -> str:
-    return " ".join(folding.get(part, part) for part in term.split(" "))
+def generic_shares(nodes: Sequence[dict]) -> dict[str, float]:
+    """Per level ("0", "1", …), the share of conversations in `nodes` (dicts with level, name, conversations)
+    that sit under a generic name."""
+    totals: dict[int, int] = {}
+    generic: dict[int, int] = {}
+    for node in nodes:
+        level = int(node["level"])
+        totals[level] = totals.get(level, 0) + node["conversations"]
+        generic[level] = generic.get(level, 0) + (node["conversations"] if is_generic_name(node["name"]) else 0)
+    return {str(level): round(generic[level] / totals[level], 4) if totals[level] else 0.0 for level in sorted(totals)}
 
 
 @dataclass(frozen=True)
@@ -93,21 +64,100 @@ class ClusterName:
     name: str
     description: str
     terms: tuple[str, ...]
+    # The nearest taxonomy leaf (where the offline hierarchy places the cluster) and whether the name uses it.
+    taxonomy_id: str | None = None
+    taxonomy_similarity: float | None = None
+    taxonomy_margin: float | None = None
+    taxonomy_matched: bool = False
 
 
-def _drop_covered(ranked: list[str]) -> list[str]:
-    """Keep a bigram's words out of the list once the bigram itself is in it."""
-    kept: list[str] = []
-    covered: set[str] = set()
-    for term in ranked:
-        parts = term.split(" ")
-        if len(parts) == 1 and term in covered:
-            continue
-        if len(parts) == 2 and any(p in kept for p in parts):
-            kept = [k for k in kept if k not in parts]
-        covered.update(parts)
-        kept.append(term)
-    return kept
+@dataclass(frozen=True)
+class LeafMatch:
+    leaf: TaxonomyNode
+    similarity: float  # cosine of the centroid and the leaf vector
+    matched: bool  # the leaf stands out by the threshold's margin: the name is the leaf's
+    context: str = ""  # where the leaf sits in the taxonomy ("Topic: …; area: …."), for the description
+    margin: float = 0.0  # similarity minus the median similarity over all leaves
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def contrastive_scores(centroids: np.ndarray, leaf_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(raw cosine similarities, contrastive scores), clusters × leaves. The score subtracts from each leaf's
+    similarities its excess mean over the day's clusters, weighted k / (k + 10) for k clusters."""
+    similarity = _unit(centroids) @ _unit(leaf_vectors).T
+    k = len(similarity)
+    if k < 2:
+        return similarity, similarity
+    weight = k / (k + CONTRAST_HALF_WEIGHT_CLUSTERS)
+    excess = similarity.mean(axis=0, keepdims=True) - similarity.mean()
+    return similarity, similarity - weight * excess
+
+
+def match_leaves(
+    centroids: np.ndarray, leaf_vectors: np.ndarray, leaves: Sequence[TaxonomyNode], min_margin: float,
+    contexts: Sequence[str] | None = None,
+) -> list[LeafMatch]:
+    """The best leaf of each cluster (row of `centroids`) by contrastive score; matched when its cosine
+    stands at least `min_margin` above the cluster's median cosine over all leaves (`leaf_margins`)."""
+    if len(centroids) == 0:
+        return []
+    similarity, score = contrastive_scores(centroids, leaf_vectors)
+    best = score.argmax(axis=1)
+    margins = leaf_margins(similarity, best)
+    return [
+        LeafMatch(leaves[int(j)], float(similarity[i, j]), bool(margins[i] >= min_margin),
+                  contexts[int(j)] if contexts is not None else "", float(margins[i]))
+        for i, j in enumerate(best)
+    ]
+
+
+def leaf_margins(similarity: np.ndarray, best: np.ndarray) -> np.ndarray:
+    """Per cluster, the chosen leaf's cosine minus the median cosine over all leaves."""
+    return similarity[np.arange(len(best)), best] - np.median(similarity, axis=1)
+
+
+def leaf_vectors_of(text_vectors: np.ndarray, owners: Sequence[int], n_leaves: int) -> np.ndarray:
+    """Each leaf's vector: the normalised mean of its texts' unit vectors."""
+    units = _unit(text_vectors)
+    sums = np.zeros((n_leaves, units.shape[1]), dtype=np.float32)
+    np.add.at(sums, np.asarray(owners), units)
+    return _unit(sums)
+
+
+def _said_by(leaf: TaxonomyNode, phrase: str) -> bool:
+    words = set(f"{leaf.name} {leaf.description}".lower().replace(",", " ").split())
+    return all(part in words for part in phrase.split(" "))
+
+
+def compose_name(cluster_id: int, match: LeafMatch | None, phrases: Sequence[Phrase], min_users: int) -> ClusterName:
+    """Name and description from the matched leaf (if any) and the cluster's phrases (best first)."""
+    shown = [p.text for p in phrases[:DESCRIPTION_PHRASES]]
+    leaf_fields = ({"taxonomy_id": match.leaf.id, "taxonomy_similarity": round(match.similarity, 4),
+                    "taxonomy_margin": round(match.margin, 4), "taxonomy_matched": match.matched}
+                   if match is not None else {})
+    said = f" Distinctive phrases, each written by at least {min_users} users: {', '.join(shown)}." if shown else ""
+    if match is not None and match.matched:
+        refinements = [p.text for p in phrases if p.latin and not _said_by(match.leaf, p.text)][:NAME_PHRASES]
+        name = match.leaf.name + (f" ({', '.join(refinements)})" if refinements else "")
+        context = f" {match.context}" if match.context else ""
+        return ClusterName(cluster_id, name, match.leaf.description + context + said, tuple(shown), **leaf_fields)
+    if phrases:
+        # Phrases in Latin letters first, so an English reader gets words they can read where there are any.
+        lead = sorted(phrases[:4], key=lambda p: not p.latin)[:NAME_PHRASES]
+        joined = " and ".join(p.text for p in lead)
+        description = (f"No topic of the taxonomy is close to these requests. Distinctive phrases, each written by "
+                       f"at least {min_users} users: {', '.join(shown)}.")
+        return ClusterName(cluster_id, f"Requests about {joined}", description, tuple(shown), **leaf_fields)
+    return ClusterName(
+        cluster_id, NO_TERMS_NAME,
+        "Heuristic (offline) label: no taxonomy topic is close to these requests, and no phrase of them is both "
+        f"common in this cluster and written by at least {min_users} distinct users.",
+        (), **leaf_fields,
+    )
 
 
 def name_clusters(
@@ -115,83 +165,17 @@ def name_clusters(
     summaries: Sequence[str],
     user_keys: Sequence[str],
     min_unique_users: int,
-    min_cluster_support: float = 0.05,
-    min_lift: float = 1.5,
-    n_name_terms: int = 3,
-    n_description_terms: int = 8,
+    matches: dict[int, LeafMatch] | None = None,
+    languages: Sequence[str | None] | None = None,
     excluded_terms: frozenset[str] = frozenset(),
     excluded_by_cluster: dict[int, frozenset[str]] | None = None,
 ) -> list[ClusterName]:
-    """One heuristic name and description per cluster label, deterministic for the same input.
-    `excluded_terms` (and bigrams containing them) are never used, nor `excluded_by_cluster[label]` in that
+    """One heuristic name and description per cluster label, deterministic for the same input. `matches`:
+    each cluster's best taxonomy leaf (`match_leaves`); without it names come from phrases alone.
+    `excluded_terms` (and phrases holding them) are never used, nor `excluded_by_cluster[label]` in that
     cluster: how names the auditor rejected are regenerated."""
-    if not (len(labels) == len(summaries) == len(user_keys)):
-        raise ValueError("labels, summaries and user_keys must have the same length")
-    tokenised = [terms_of(summary) for summary in summaries]
-    folding = plural_folding({t for terms in tokenised for t in terms})
-    excluded_terms = excluded_terms | proper_nouns(summaries)
-    term_counts: dict[int, Counter[str]] = defaultdict(Counter)
-    term_users: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for label, raw_terms, user in zip(labels, tokenised, user_keys):
-        terms = [_fold(t, folding) for t in raw_terms]
-        term_counts[int(label)].update(terms)
-        for term in set(terms):
-            term_users[int(label)][term].add(user)
-
-    total_frequency: Counter[str] = Counter()
-    partition_users: dict[str, set[str]] = defaultdict(set)
-    for label, counts in term_counts.items():
-        total_frequency.update(counts)
-        for term, users in term_users[label].items():
-            partition_users[term] |= users
-    all_tokens = sum(total_frequency.values()) or 1
-    mean_tokens = all_tokens / max(1, len(term_counts))
-
-    names: list[ClusterName] = []
-    for label in sorted(term_counts):
-        counts = term_counts[label]
-        size = sum(counts.values()) or 1
-        cluster_users = len(set().union(*term_users[label].values())) if term_users[label] else 0
-        support = max(2, math.ceil(min_cluster_support * cluster_users))
-        excluded = excluded_terms | (excluded_by_cluster or {}).get(label, frozenset())
-        eligible = [
-            t
-            for t, users in term_users[label].items()
-            if len(users) >= support
-            and len(partition_users[t]) >= min_unique_users
-            and not (t in excluded or any(part in excluded for part in t.split(" ")))
-            and (counts[t] / size) / (total_frequency[t] / all_tokens) >= min_lift
-        ]
-        scored = sorted(
-            eligible,
-            key=lambda t: (-(counts[t] / size) * math.log(1 + mean_tokens / total_frequency[t]), t),
-        )
-        ranked = _drop_covered(scored[: n_description_terms * 3])
-        names.append(_compose(label, ranked[:n_name_terms], ranked[:n_description_terms], min_unique_users))
-    return names
-
-
-def _compose(label: int, name_terms: list[str], description_terms: list[str], min_users: int) -> ClusterName:
-    if not name_terms:
-        return ClusterName(
-            cluster_id=label,
-            name="Requests with no term shared by enough users",
-            description=(
-                "Heuristic (offline) label: no word of these request summaries is both common in this cluster "
-                f"and used by at least {min_users} distinct users, so no distinctive term can be shown."
-            ),
-            terms=(),
-        )
-    if len(name_terms) == 1:
-        joined = name_terms[0]
-    else:
-        joined = ", ".join(name_terms[:-1]) + " and " + name_terms[-1]
-    return ClusterName(
-        cluster_id=label,
-        name=f"Requests about {joined}",
-        description=(
-            "Heuristic (offline) label from the terms most distinctive of this cluster's request summaries, "
-            f"each used by at least {min_users} distinct users: " + ", ".join(description_terms) + "."
-        ),
-        terms=tuple(description_terms),
-    )
+    phrases = cluster_phrases(labels, summaries, user_keys, min_unique_users, languages=languages,
+                              n_phrases=max(DESCRIPTION_PHRASES, 8), excluded=excluded_terms,
+                              excluded_by_cluster=excluded_by_cluster)
+    return [compose_name(label, (matches or {}).get(label), phrases.get(label, []), min_unique_users)
+            for label in sorted(phrases)]

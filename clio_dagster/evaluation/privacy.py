@@ -177,7 +177,7 @@ def run_privacy_eval(
     import duckdb
 
     from clio_dagster.assets.hierarchy import base_node_id
-    from clio_dagster.cli import run_partitions
+    from clio_dagster.runner import run_partitions
     from clio_dagster.core.audit import OfflineAuditor, rare_terms_of
 
     started = time.perf_counter()

@@ -1,6 +1,10 @@
 """`clio eval reconstruct`: Clio's supervised reconstruction test (App. C.2) on a labelled data set.
 
-Each text becomes a single-turn conversation and goes through the pipeline's own steps: request summaries
+`--assign names` (the default, the headline figure) runs the pipeline itself to the public DB and judges the
+published names a person reads: see `clio_dagster.evaluation.names`. `--assign centroid`, described below,
+is a diagnostic of the clustering alone: it never reads a name.
+
+In centroid mode each text becomes a single-turn conversation and goes through the pipeline's own steps: request summaries
 (the backend's facets), summary embeddings (the configured embedder) and base clusters (seeded k-means,
 k by the pipeline's rule, k = n / target_cluster_size: the test measures the pipeline as it runs, and
 choosing k from the number of labels would hand it the answer's size; `--k labels` is there to compare
@@ -41,6 +45,7 @@ LABELLED_FILE = "labeled.jsonl"
 LANGUAGE_FIELD = "language"
 EVAL_DIR = "eval"  # under CLIO_HOME: the claude path's LLM cache, apart from the pipeline's private DB
 K_RULES = ("pipeline", "labels")
+ASSIGN_MODES = ("names", "centroid")
 
 
 @dataclass(frozen=True)
@@ -394,12 +399,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--matching", choices=("anchors", "names"), default="anchors",
                         help="offline: match clusters to category and sub-category names with hub correction "
                              "(anchors, default) or to the nearest category name only (names, the plain baseline)")
+    parser.add_argument("--assign", choices=ASSIGN_MODES, default="names",
+                        help="names (default): run the pipeline to the public DB and judge each published base "
+                             "cluster's name and description against the category names (what a person reads); "
+                             "centroid: match cluster centroids to category anchors, a diagnostic of the clustering "
+                             "that never reads a name")
+    parser.add_argument("--judge-model", default=None,
+                        help="--assign names: the embedder that matches names to categories (default: "
+                             "all-MiniLM-L6-v2, fixed whatever the pipeline embeds with)")
     parser.add_argument("--language-neutral", action="store_true", default=None,
                         help="centre each detected language's embeddings before k-means, so clusters follow topics "
                              "rather than languages (default: CLIO_LANGUAGE_NEUTRAL, which the pipeline uses too)")
     parser.add_argument("--limit", type=int, default=None, help="score a seeded random sample of N records")
     parser.add_argument("--seed", type=int, default=None, help="seed of the sample and of k-means (default: CLIO_SEED)")
     parser.set_defaults(func=_cmd_reconstruct)
+
+
+def reconstruct_names(data: LabelledSet, settings: Any, judge_model: str | None = None) -> dict[str, Any]:
+    """`--assign names`: the pipeline's own steps to the public DB, judged by the published names
+    (`clio_dagster.evaluation.names`)."""
+    from clio_dagster.core.embedding import SentenceEmbedder
+    from clio_dagster.evaluation.names import DEFAULT_JUDGE_MODEL, reconstruct_by_names
+
+    started = time.perf_counter()
+    judge_model = judge_model or DEFAULT_JUDGE_MODEL
+    result = reconstruct_by_names(data, settings, SentenceEmbedder(judge_model), judge_model)
+    return {
+        "data": data.source, "category_field": data.category_field, "label_field": data.label_field,
+        "language_field": data.language_field, "n": len(data.texts), "categories": len(data.category_names),
+        **result,
+        "chance_accuracy": _round(1 / len(data.category_names)),
+        "backend": settings.backend, "heuristic": settings.backend == "offline",
+        "embedding_model": settings.embedding_model, "language_neutral": settings.language_neutral,
+        "seed": settings.seed, "seconds": round(time.perf_counter() - started, 2),
+    }
 
 
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
@@ -412,6 +445,8 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
         overrides["embedding_model"] = args.embedding_model
     if args.seed is not None:
         overrides["seed"] = args.seed
+    if args.language_neutral:
+        overrides["language_neutral"] = True
     settings = load_settings(**overrides)
     try:
         data = load_labelled_set(args.data, label=args.label, top=args.top, language=args.language,
@@ -419,7 +454,10 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"clio eval reconstruct: {exc}", file=sys.stderr)
         return 2
-    result = reconstruct(data, settings, k_rule=args.k, matching=args.matching,
-                         language_neutral=args.language_neutral)
+    if args.assign == "names":
+        result = reconstruct_names(data, settings, args.judge_model)
+    else:
+        result = reconstruct(data, settings, k_rule=args.k, matching=args.matching,
+                             language_neutral=args.language_neutral)
     print(json.dumps(result, ensure_ascii=False))
     return 0

@@ -53,7 +53,7 @@ def subsample(lines: DayLines, fraction: float, seed: int) -> DayLines:
 
 def run_pipeline(settings: ClioSettings, lines: DayLines) -> None:
     """Stage `lines` under settings.home and materialise every daily asset for each day, offline."""
-    from clio_dagster.cli import run_partitions
+    from clio_dagster.runner import run_partitions
 
     for day in lines.days:
         stage_lines(settings.landing_dir, day, STAGED_FILE, lines.by_day[day])

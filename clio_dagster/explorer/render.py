@@ -215,7 +215,7 @@ def render_index_body(data: dict) -> str:
         topic_rows.append(f'<tr data-name="{e(name.lower())}"><td class="num">{level}</td>'
                           f'<th scope="row">{e(name)}</th>{"".join(tds)}</tr>')
     heuristic = any(p["llm_backend"] == "offline" for p in parts)
-    banner = ('<p class="banner" role="note">Names are heuristic (offline backend: c-TF-IDF terms), '
+    banner = ('<p class="banner" role="note">Names are heuristic (offline backend: taxonomy topics refined by phrases users wrote), '
               'not written by an LLM, in the partitions built with the offline backend.</p>') if heuristic else ""
     more = (f'<p class="muted">Showing the {INDEX_TOPIC_LIMIT} largest of {len(ranked)} topics.</p>'
             if len(ranked) > INDEX_TOPIC_LIMIT else "")

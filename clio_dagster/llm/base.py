@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from pydantic import BaseModel, Field
 
@@ -48,6 +50,11 @@ class NamingInput:
     seed: int = 0
     # cluster id → (in-cluster sample, nearest out-of-cluster sample), for contrastive LLM naming.
     samples: dict[int, tuple[list[str], list[str]]] | None = None
+    # Each summary's language (ISO 639-1), for stop words and word segmentation.
+    languages: Sequence[str | None] | None = None
+    # Row i: the centroid of cluster i; and the pipeline's (cached) embedder, for matching taxonomy leaves.
+    centroids: np.ndarray | None = None
+    embed: Callable[[list[str]], np.ndarray] | None = None
 
 
 class LLMBackend(ABC):

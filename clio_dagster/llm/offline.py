@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from clio_dagster.core.concern import CONCERN_METHOD, concern_of
 from clio_dagster.core.language import detect_language
-from clio_dagster.core.naming import NAMING_METHOD, ClusterName, name_clusters
+from clio_dagster.core.naming import NAMING_METHOD, ClusterName, LeafMatch, leaf_vectors_of, match_leaves, name_clusters
+from clio_dagster.core.taxonomy import Taxonomy, leaf_texts, load_taxonomy
 from clio_dagster.core.records import Conversation
 from clio_dagster.core.summarize import extractive_request_summary
 from clio_dagster.llm.base import FacetResult, LLMBackend, NamingInput
@@ -22,8 +25,14 @@ class OfflineBackend(LLMBackend):
     heuristic = True
     naming_method = NAMING_METHOD
 
-    def __init__(self, summary_max_chars: int = 300):
+    def __init__(self, summary_max_chars: int = 300, taxonomy: str | None = None, taxonomy_min_margin: float = 0.5):
         self.summary_max_chars = summary_max_chars
+        self.taxonomy_path = taxonomy
+        self.taxonomy_min_margin = taxonomy_min_margin
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        return load_taxonomy(self.taxonomy_path)
 
     def extract_facets(self, conversations: Sequence[Conversation]) -> list[FacetResult]:
         results = []
@@ -47,8 +56,20 @@ class OfflineBackend(LLMBackend):
             )
         return results
 
+    def leaf_matches(self, centroids: np.ndarray, embed) -> dict[int, LeafMatch]:
+        """Cluster id (row of `centroids`) → its best taxonomy leaf."""
+        leaves = self.taxonomy.leaves
+        texts, owners = leaf_texts(self.taxonomy)
+        vectors = leaf_vectors_of(np.asarray(embed(texts), dtype=np.float32), owners, len(leaves))
+        contexts = [self.taxonomy.context_of(leaf.id) for leaf in leaves]
+        return dict(enumerate(match_leaves(centroids, vectors, leaves, self.taxonomy_min_margin, contexts)))
+
     def name_clusters(self, naming: NamingInput) -> list[ClusterName]:
-        return name_clusters(naming.labels, naming.summaries, naming.user_keys, naming.min_unique_users)
+        matches = None
+        if naming.centroids is not None and naming.embed is not None and len(naming.centroids):
+            matches = self.leaf_matches(naming.centroids, naming.embed)
+        return name_clusters(naming.labels, naming.summaries, naming.user_keys, naming.min_unique_users,
+                             matches=matches, languages=naming.languages)
 
 
 __all__ = ["OfflineBackend", "FACETS_METHOD", "NAMING_METHOD"]

@@ -91,6 +91,9 @@ class LLMResource(dg.ConfigurableResource):
     screen_regex: str | None = None
     screen_question: str | None = None
     seed: int = 0
+    # Offline naming: a taxonomy file (None: the shipped one) and the leaf-match threshold in force.
+    taxonomy: str | None = None
+    taxonomy_min_margin: float = 0.5
 
     def claude_settings(self) -> ClaudeSettings:
         prices = dict(DEFAULT_PRICES)
@@ -121,7 +124,8 @@ class LLMResource(dg.ConfigurableResource):
 
     def get(self, store: LLMStore | None = None) -> LLMBackend:
         if self.backend == "offline":
-            return OfflineBackend(summary_max_chars=self.summary_max_chars)
+            return OfflineBackend(summary_max_chars=self.summary_max_chars, taxonomy=self.taxonomy,
+                                  taxonomy_min_margin=self.taxonomy_min_margin)
         if self.backend == "claude":
             return ClaudeBackend(self.claude_settings(), store)
         raise SettingsError(f"Unknown LLM backend {self.backend!r}: use 'offline' or 'claude'.")
@@ -163,6 +167,8 @@ def build_resources(settings: ClioSettings | None = None) -> dict[str, dg.Config
             settings,
             backend=settings.backend,
             claude_prices_json=json.dumps(settings.claude_prices) if settings.claude_prices else "",
+            taxonomy=str(settings.taxonomy.expanduser().resolve()) if settings.taxonomy else None,
+            taxonomy_min_margin=settings.leaf_min_margin,
         ),
         "embedder": EmbedderResource(
             model=settings.embedding_model,

@@ -73,8 +73,18 @@ CREATE TABLE IF NOT EXISTS cluster_names (
     terms VARCHAR[] NOT NULL,
     sample_ids VARCHAR[] NOT NULL,
     method VARCHAR NOT NULL,
-    backend VARCHAR NOT NULL
+    backend VARCHAR NOT NULL,
+    taxonomy_id VARCHAR,
+    taxonomy_similarity DOUBLE,
+    taxonomy_margin DOUBLE,
+    taxonomy_matched BOOLEAN
 );
+-- Offline names: the nearest taxonomy leaf, its cosine, its margin over the median leaf and whether the name
+-- uses it (added in 0.2).
+ALTER TABLE cluster_names ADD COLUMN IF NOT EXISTS taxonomy_id VARCHAR;
+ALTER TABLE cluster_names ADD COLUMN IF NOT EXISTS taxonomy_similarity DOUBLE;
+ALTER TABLE cluster_names ADD COLUMN IF NOT EXISTS taxonomy_margin DOUBLE;
+ALTER TABLE cluster_names ADD COLUMN IF NOT EXISTS taxonomy_matched BOOLEAN;
 -- Candidate hierarchy (private staging): every level, base clusters included, with parent ids.
 CREATE TABLE IF NOT EXISTS hierarchy_nodes (
     partition_date DATE NOT NULL,
@@ -85,8 +95,10 @@ CREATE TABLE IF NOT EXISTS hierarchy_nodes (
     description VARCHAR NOT NULL,
     terms VARCHAR[] NOT NULL,
     conversations INTEGER NOT NULL,
-    method VARCHAR NOT NULL
+    method VARCHAR NOT NULL,
+    taxonomy_id VARCHAR
 );
+ALTER TABLE hierarchy_nodes ADD COLUMN IF NOT EXISTS taxonomy_id VARCHAR;
 -- One row per candidate cluster and level: why it looks as it does and whether it was published.
 CREATE TABLE IF NOT EXISTS cluster_audit (
     partition_date DATE NOT NULL,

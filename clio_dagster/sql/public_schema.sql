@@ -37,8 +37,11 @@ CREATE TABLE IF NOT EXISTS partition_summaries (
     min_unique_users INTEGER NOT NULL,
     min_conversations INTEGER NOT NULL,
     llm_backend VARCHAR NOT NULL,
-    embedding_model VARCHAR NOT NULL
+    embedding_model VARCHAR NOT NULL,
+    generic_share_by_level DOUBLE[]
 );
+-- Share of each level's published conversations under a generic name, index = level (added in 0.2).
+ALTER TABLE partition_summaries ADD COLUMN IF NOT EXISTS generic_share_by_level DOUBLE[];
 -- Stable topics across partitions (asset topic_registry, rebuilt from every published day at once).
 CREATE TABLE IF NOT EXISTS topics (
     topic_id VARCHAR NOT NULL,
