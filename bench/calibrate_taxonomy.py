@@ -7,7 +7,7 @@ ShareGPT, OpenAssistant en/zh, HH-RLHF, Alpaca-eval; up to 1,500 each) goes thro
 model and seeded k-means (k = n / 50) as the pipeline runs them; each cluster's best leaf is found as the namer
 finds it (`core.naming.match_leaves`). The threshold is the 5th percentile of the best leaf's margin (its cosine
 minus the median cosine over all leaves),
-rounded down to 0.01: 95% of real clusters are named by a leaf, the least typical 5% by their own phrases.
+rounded down to 0.001: 95% of real clusters are named by a leaf, the least typical 5% by their own phrases.
 As a check, clusters of off-taxonomy text (random word salad from the same vocabulary) should fall below it.
 No evaluation set's labels are read. Writes a JSON result and the `taxonomy` section of BENCHMARKS.md.
 """
@@ -95,7 +95,7 @@ def main() -> int:
         language_neutral = model == "multilingual-e5-small"
         real = best_margins(texts, languages, model, language_neutral)
         noise = best_margins(salad, ["und"] * len(salad), model, False)
-        threshold = math.floor(float(np.percentile(real, 5)) * 100) / 100
+        threshold = math.floor(float(np.percentile(real, 5)) * 1000) / 1000
         result["models"][model] = {
             "language_neutral": language_neutral,
             "threshold": threshold,
@@ -110,7 +110,7 @@ def main() -> int:
              "|---|---:|---|---|---:|"]
     for model, r in result["models"].items():
         q, w = r["real_quantiles"], r["word_salad_quantiles"]
-        lines.append(f"| {model} | {r['threshold']:.2f} | {q[1]:.3f} / {q[25]:.3f} / {q[50]:.3f} | "
+        lines.append(f"| {model} | {r['threshold']:.3f} | {q[1]:.3f} / {q[25]:.3f} / {q[50]:.3f} | "
                      f"{w[50]:.3f} / {w[95]:.3f} | {r['word_salad_below_threshold']:.0%} |")
     section = (f"{SECTION_START}\n## Taxonomy-match threshold\n\nCalibrated without labels "
                f"(`.venv/bin/python bench/calibrate_taxonomy.py`): {len(texts)} first requests of {', '.join(SETS)}; "

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_pipeline import write_result  # noqa: E402
+from bench.eval_reconstruct import DataSetRun  # noqa: E402
 
 SECTION_START = "<!-- names:start -->"
 SECTION_END = "<!-- names:end -->"
@@ -34,38 +35,33 @@ SEED = 0
 @dataclass(frozen=True)
 class NamedSet:
     key: str
-    title: str
-    folder: str
-    label: str = "label"
-    top: str | None = None
-    exclude: tuple[str, ...] = ()
-    limit: int | None = None
+    run: DataSetRun
+
+    @property
+    def title(self) -> str:
+        return self.run.title
 
     def command(self) -> str:
-        parts = [".venv/bin/clio eval reconstruct", f"--data ../shared/data/{self.folder}"]
-        if self.label != "label":
-            parts.append(f"--label {self.label}")
-        if self.top:
-            parts.append(f"--top {self.top}")
-        parts += [f"--exclude {value}" for value in self.exclude]
-        if self.limit:
-            parts.append(f"--limit {self.limit}")
-        return " ".join(parts + ["--backend offline"])
+        return " ".join(self.run.data_arguments() + ["--backend offline"])
+
+
+def _set(key: str, title: str, folder: str, **fields) -> NamedSet:
+    return NamedSet(key, DataSetRun(title, folder, **fields))
 
 
 SETS = (
-    NamedSet("arena_hard", "Arena-Hard v2 prompts, English (3 categories)", "arena_hard_v2"),
-    NamedSet("wildchat_ru", "WildChat hard prompts, Russian (12 task types)", "wildchat_hard_ru"),
-    NamedSet("belle", "BELLE eval, Chinese (10 task types)", "belle_eval_zh"),
-    NamedSet("alignbench", "AlignBench, Chinese (8 categories, 36 sub-categories)", "alignbench_zh",
+    _set("arena_hard", "Arena-Hard v2 prompts, English (3 categories)", "arena_hard_v2"),
+    _set("wildchat_ru", "WildChat hard prompts, Russian (12 task types)", "wildchat_hard_ru"),
+    _set("belle", "BELLE eval, Chinese (10 task types)", "belle_eval_zh"),
+    _set("alignbench", "AlignBench, Chinese (8 categories, 36 sub-categories)", "alignbench_zh",
              label="subcategory", top="label"),
-    NamedSet("clinc150", "CLINC150 domains (10; intents as sub-categories)", "clinc150", top="domain",
+    _set("clinc150", "CLINC150 domains (10; intents as sub-categories)", "clinc150", top="domain",
              exclude=("oos",), limit=3000),
-    NamedSet("hwu64", "HWU64 scenarios (18; intents as sub-categories)", "hwu64", top="scenario", limit=3000),
-    NamedSet("banking77", "Banking77 intents (77)", "banking77", limit=3000),
-    NamedSet("stackoverflow", "StackOverflow titles (20 tags)", "stackoverflow_titles", limit=3000),
-    NamedSet("sib200", "SIB-200 topics (7, 20 languages)", "sib200", limit=4000),
-    NamedSet("xsid", "xSID domains (9; intents as sub-categories, 17 language variants)", "xsid", top="domain",
+    _set("hwu64", "HWU64 scenarios (18; intents as sub-categories)", "hwu64", top="scenario", limit=3000),
+    _set("banking77", "Banking77 intents (77)", "banking77", limit=3000),
+    _set("stackoverflow", "StackOverflow titles (20 tags)", "stackoverflow_titles", limit=3000),
+    _set("sib200", "SIB-200 topics (7, 20 languages)", "sib200", limit=4000),
+    _set("xsid", "xSID domains (9; intents as sub-categories, 17 language variants)", "xsid", top="domain",
              limit=3000),
 )
 
@@ -75,8 +71,8 @@ def run(spec: NamedSet, shared: Path) -> dict:
     from clio_dagster.settings import load_settings
 
     settings = load_settings(llm_backend="offline", seed=SEED)
-    data = load_labelled_set(shared / spec.folder, label=spec.label, top=spec.top, exclude=spec.exclude,
-                             limit=spec.limit, seed=SEED)
+    data = load_labelled_set(shared / spec.run.folder, label=spec.run.label, top=spec.run.top,
+                             exclude=spec.run.exclude, limit=spec.run.limit, seed=SEED)
     result = reconstruct_names(data, settings)
     result.update(key=spec.key, title=spec.title, command=spec.command())
     return result

@@ -72,3 +72,10 @@ def test_deterministic_and_order_independent():
     a = cluster_phrases(labels, texts, users, min_unique_users=3)
     b = cluster_phrases(labels[::-1], texts[::-1], users[::-1], min_unique_users=3)
     assert a == b
+
+
+def test_chinese_words_join_only_where_they_touch_in_the_text():
+    # "生成 文章" has a space: the auditor reads "生成" and "文章" apart, so no phrase may join them there.
+    spaced = phrases_of("生成 文章", "zh")
+    assert spaced == ["生成", "文章"]
+    assert "生成文章" in phrases_of("生成文章", "zh")

@@ -136,7 +136,12 @@ def test_without_a_close_leaf_the_phrases_name_the_cluster_and_generic_only_with
     assert named.name == "Requests about phone launch and 新手机"
     assert not named.taxonomy_matched and named.taxonomy_id == "misc.chat.hello"  # still placed in the tree
     assert not is_generic_name(named.name)
-    nothing = compose_name(2, LeafMatch(LEAVES[2], 0.1, False), [], 10)
+    # Only phrases an English reader can't read, or none: the nearest leaf names it, said to be a weak match.
+    unreadable = compose_name(2, LeafMatch(LEAVES[2], 0.1, False), phrases[:1], 10)
+    assert unreadable.name == "Greet the assistant" and "weak match" in unreadable.description
+    assert "新手机" in unreadable.description
+    # Generic only where neither a leaf nor a phrase exists.
+    nothing = compose_name(2, None, [], 10)
     assert is_generic_name(nothing.name) and nothing.name in GENERIC_NAMES
 
 

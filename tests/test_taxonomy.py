@@ -82,3 +82,14 @@ def test_a_bad_taxonomy_file_stops_the_settings_with_a_clear_error(tmp_path, mon
     monkeypatch.setenv("CLIO_TAXONOMY", str(tmp_path / "missing.json"))
     with pytest.raises(SettingsError, match="not a file"):
         load_settings()
+
+
+def test_every_shipped_node_passes_the_offline_auditor_as_the_pipeline_shows_it():
+    from clio_dagster.core.audit import OfflineAuditor
+
+    taxonomy = load_taxonomy()
+    auditor = OfflineAuditor(safe_words=taxonomy.vocabulary)
+    failing = {node.id: auditor.audit(node.name, f"{node.description} {taxonomy.context_of(node.id)}").reason
+               for node in taxonomy.nodes.values()
+               if auditor.audit(node.name, f"{node.description} {taxonomy.context_of(node.id)}").rating < 5}
+    assert failing == {}

@@ -157,6 +157,9 @@ _TEMPLATE_SENTENCES = (
     "Requests with no term shared by enough users",
     "Distinctive phrases, each written by at least users",
     "No topic of the taxonomy is close to these requests",
+    "Topic: area:",
+    "The closest topic of the taxonomy, a weak match",
+    "Other requests within",
     "no taxonomy topic is close to these requests, and no phrase of them is both common in this cluster and "
     "written by at least distinct users",
     "Requests with no shared terms",

@@ -123,6 +123,7 @@ def phrases_of(summary: str, language: str | None = None, max_words: int = 3) ->
     for clause in _CLAUSE.split(text):
         run: list[str] = []
         run_script = ""
+        run_end = 0
 
         def flush() -> None:
             for size in range(1, max_words + 1):
@@ -130,30 +131,35 @@ def phrases_of(summary: str, language: str | None = None, max_words: int = 3) ->
                     phrases.append(_joiner(run_script).join(run[start : start + size]))
             run.clear()
 
-        for token in _tokens(clause):
+        for token, start, end in _tokens(clause):
             script = script_of(token)
             word = _CONTRACTION.sub("", token.lower()).strip("'’-")
             if not _content_word(word, script, language):
                 flush()
                 continue
-            if run and script != run_script:
+            # Words written without spaces join only where they touch in the text, so a phrase is always a
+            # run of the text itself (what the auditor re-reads), never words across a gap.
+            if run and (script != run_script or (script == "CJK" and start != run_end)):
                 flush()
-            run_script = script
+            run_script, run_end = script, end
             run.append(word)
         flush()
     return phrases
 
 
-def _tokens(clause: str) -> list[str]:
-    tokens: list[str] = []
+def _tokens(clause: str) -> list[tuple[str, int, int]]:
+    """(token, start, end) in `clause`; Chinese runs split into words."""
+    tokens: list[tuple[str, int, int]] = []
     for match in _TOKEN.finditer(clause):
-        token = match.group()
+        token, position = match.group(), match.start()
         if _HAN.fullmatch(token):
-            tokens.extend(_segment_han(token))
+            for word in _segment_han(token):
+                tokens.append((word, position, position + len(word)))
+                position += len(word)
         elif "\u3040" <= token[0] <= "\u309f":
-            tokens.append("")  # hiragana: grammatical particles and endings, a phrase boundary
+            tokens.append(("", match.start(), match.end()))  # hiragana: particles and endings, a phrase boundary
         else:
-            tokens.append(token)
+            tokens.append((token, match.start(), match.end()))
     return tokens
 
 
@@ -168,12 +174,25 @@ def _content_word(word: str, script: str, language: str | None) -> bool:
     return word not in stopwords_for(language, script)
 
 
+# Zipf frequency (wordfreq: log10 of occurrences per billion words) from which an English word is everyday
+# vocabulary ("given", "long", "new", "story"): too common to refine a name, though fine in a description.
+COMMON_ZIPF = 5.0
+
+
 @dataclass(frozen=True)
 class Phrase:
     text: str
     score: float
     cluster_users: int
     latin: bool  # written in Latin letters only: may stand in an English name
+    common: bool = False  # every word is everyday English (COMMON_ZIPF): says little in a name
+
+
+def is_common_english(phrase: str) -> bool:
+    """Every word of the phrase is among the most frequent English words (wordfreq's Zipf >= COMMON_ZIPF)."""
+    from wordfreq import zipf_frequency
+
+    return all(zipf_frequency(word, "en") >= COMMON_ZIPF for word in phrase.split(" "))
 
 
 def _overlap(a: str, b: str) -> float:
@@ -261,7 +280,8 @@ def cluster_phrases(
         kept = _drop_fragments(scored, users_in[label])
         ranked = sorted(kept.items(), key=lambda kv: (-kv[1], kv[0]))[: n_phrases * 4]
         chosen = mmr(ranked, n_phrases)
-        result[label] = [Phrase(p, round(kept[p], 6), len(users_in[label][p]), _is_latin(p)) for p in chosen]
+        result[label] = [Phrase(p, round(kept[p], 6), len(users_in[label][p]), _is_latin(p),
+                                _is_latin(p) and is_common_english(p)) for p in chosen]
     return result
 
 

@@ -7,10 +7,12 @@
 2. Its distinctive phrases (`core.keyphrases`): 1–3-word phrases in any language, each written by at least
    `min_unique_users` distinct users of the partition, ranked by relevance and diversity.
 3. The name: the leaf's name, refined by up to two phrases in Latin letters that it does not already say
-   ("Debug and fix Python code (pandas, dataframe)"); phrases in other scripts go to the description.
+   ("Debug and fix Python code (pandas, dataframe)"), never everyday words ("given", "long": wordfreq);
+   phrases in other scripts go to the description.
    Where no leaf stands out (its similarity less than `min_margin` above the median leaf's: a margin, not a
    raw cosine, because text in another language than the taxonomy's English sits uniformly lower), the name
-   comes from the phrases alone ("Requests
+   comes from the phrases alone if an English reader can read them, else from the nearest leaf, said to be
+   a weak match ("Requests
    about …"), so a new topic (a launch, an event) still shows by its own words. A generic name only when
    neither exists.
 
@@ -140,14 +142,22 @@ def compose_name(cluster_id: int, match: LeafMatch | None, phrases: Sequence[Phr
                     "taxonomy_margin": round(match.margin, 4), "taxonomy_matched": match.matched}
                    if match is not None else {})
     said = f" Distinctive phrases, each written by at least {min_users} users: {', '.join(shown)}." if shown else ""
-    if match is not None and match.matched:
-        refinements = [p.text for p in phrases if p.latin and not _said_by(match.leaf, p.text)][:NAME_PHRASES]
+    readable = [p for p in phrases if p.latin and not p.common]
+    # Names are English (as Clio writes them): phrases an English reader cannot read name no cluster, so the
+    # nearest leaf does, said to be a weak match, when it is all there is.
+    weak = match is not None and not match.matched and not readable
+    if match is not None and (match.matched or weak):
+        refinements = [p.text for p in phrases
+                       if p.latin and not p.common and not _said_by(match.leaf, p.text)][:NAME_PHRASES]
         name = match.leaf.name + (f" ({', '.join(refinements)})" if refinements else "")
         context = f" {match.context}" if match.context else ""
-        return ClusterName(cluster_id, name, match.leaf.description + context + said, tuple(shown), **leaf_fields)
+        caveat = " The closest topic of the taxonomy, a weak match." if weak else ""
+        leaf_fields["taxonomy_matched"] = True
+        return ClusterName(cluster_id, name, match.leaf.description + context + caveat + said, tuple(shown),
+                           **leaf_fields)
     if phrases:
         # Phrases in Latin letters first, so an English reader gets words they can read where there are any.
-        lead = sorted(phrases[:4], key=lambda p: not p.latin)[:NAME_PHRASES]
+        lead = sorted(phrases[:4], key=lambda p: (not p.latin, p.common))[:NAME_PHRASES]
         joined = " and ".join(p.text for p in lead)
         description = (f"No topic of the taxonomy is close to these requests. Distinctive phrases, each written by "
                        f"at least {min_users} users: {', '.join(shown)}.")
