@@ -185,6 +185,7 @@ def cluster_names(
             languages=rows.column("language_code").to_pylist(),
             centroids=centroid_matrix,
             embed=embed,
+            embedder_name=embedder.model,
         )
     )
     table = pa.table(

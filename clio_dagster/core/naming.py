@@ -137,7 +137,8 @@ def _said_by(leaf: TaxonomyNode, phrase: str) -> bool:
 
 def compose_name(cluster_id: int, match: LeafMatch | None, phrases: Sequence[Phrase], min_users: int) -> ClusterName:
     """Name and description from the matched leaf (if any) and the cluster's phrases (best first)."""
-    shown = [p.text for p in phrases[:DESCRIPTION_PHRASES]]
+    # Everyday English words ("given", "long") say nothing about a cluster, in its name or its description.
+    shown = [p.text for p in phrases if not p.common][:DESCRIPTION_PHRASES]
     leaf_fields = ({"taxonomy_id": match.leaf.id, "taxonomy_similarity": round(match.similarity, 4),
                     "taxonomy_margin": round(match.margin, 4), "taxonomy_matched": match.matched}
                    if match is not None else {})
@@ -147,8 +148,7 @@ def compose_name(cluster_id: int, match: LeafMatch | None, phrases: Sequence[Phr
     # nearest leaf does, said to be a weak match, when it is all there is.
     weak = match is not None and not match.matched and not readable
     if match is not None and (match.matched or weak):
-        refinements = [p.text for p in phrases
-                       if p.latin and not p.common and not _said_by(match.leaf, p.text)][:NAME_PHRASES]
+        refinements = [p.text for p in readable if not _said_by(match.leaf, p.text)][:NAME_PHRASES]
         name = match.leaf.name + (f" ({', '.join(refinements)})" if refinements else "")
         context = f" {match.context}" if match.context else ""
         caveat = " The closest topic of the taxonomy, a weak match." if weak else ""
@@ -159,9 +159,10 @@ def compose_name(cluster_id: int, match: LeafMatch | None, phrases: Sequence[Phr
         # Phrases in Latin letters first, so an English reader gets words they can read where there are any.
         lead = sorted(phrases[:4], key=lambda p: (not p.latin, p.common))[:NAME_PHRASES]
         joined = " and ".join(p.text for p in lead)
+        listed = shown or [p.text for p in lead]
         description = (f"No topic of the taxonomy is close to these requests. Distinctive phrases, each written by "
-                       f"at least {min_users} users: {', '.join(shown)}.")
-        return ClusterName(cluster_id, f"Requests about {joined}", description, tuple(shown), **leaf_fields)
+                       f"at least {min_users} users: {', '.join(listed)}.")
+        return ClusterName(cluster_id, f"Requests about {joined}", description, tuple(listed), **leaf_fields)
     return ClusterName(
         cluster_id, NO_TERMS_NAME,
         "Heuristic (offline) label: no taxonomy topic is close to these requests, and no phrase of them is both "

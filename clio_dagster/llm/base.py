@@ -55,6 +55,7 @@ class NamingInput:
     # Row i: the centroid of cluster i; and the pipeline's (cached) embedder, for matching taxonomy leaves.
     centroids: np.ndarray | None = None
     embed: Callable[[list[str]], np.ndarray] | None = None
+    embedder_name: str | None = None  # what `embed` runs (a cache key for vectors that never change)
 
 
 class LLMBackend(ABC):

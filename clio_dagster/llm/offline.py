@@ -20,6 +20,10 @@ FACETS_METHOD = (
 )
 
 
+# (embedder name, taxonomy digest) → leaf vectors: the taxonomy is embedded once per process and model.
+_LEAF_VECTORS: dict[tuple[str | None, str], np.ndarray] = {}
+
+
 class OfflineBackend(LLMBackend):
     name = "offline"
     heuristic = True
@@ -56,18 +60,24 @@ class OfflineBackend(LLMBackend):
             )
         return results
 
-    def leaf_matches(self, centroids: np.ndarray, embed) -> dict[int, LeafMatch]:
-        """Cluster id (row of `centroids`) → its best taxonomy leaf."""
+    def leaf_matches(self, centroids: np.ndarray, embed, embedder_name: str | None = None) -> dict[int, LeafMatch]:
+        """Cluster id (row of `centroids`) → its best taxonomy leaf. The leaves' vectors are kept per process
+        for (embedder, taxonomy digest): every partition of a run matches against the same vectors."""
         leaves = self.taxonomy.leaves
-        texts, owners = leaf_texts(self.taxonomy)
-        vectors = leaf_vectors_of(np.asarray(embed(texts), dtype=np.float32), owners, len(leaves))
+        key = (embedder_name, self.taxonomy.digest)
+        vectors = _LEAF_VECTORS.get(key) if embedder_name else None
+        if vectors is None:
+            texts, owners = leaf_texts(self.taxonomy)
+            vectors = leaf_vectors_of(np.asarray(embed(texts), dtype=np.float32), owners, len(leaves))
+            if embedder_name:
+                _LEAF_VECTORS[key] = vectors
         contexts = [self.taxonomy.context_of(leaf.id) for leaf in leaves]
         return dict(enumerate(match_leaves(centroids, vectors, leaves, self.taxonomy_min_margin, contexts)))
 
     def name_clusters(self, naming: NamingInput) -> list[ClusterName]:
         matches = None
         if naming.centroids is not None and naming.embed is not None and len(naming.centroids):
-            matches = self.leaf_matches(naming.centroids, naming.embed)
+            matches = self.leaf_matches(naming.centroids, naming.embed, naming.embedder_name)
         return name_clusters(naming.labels, naming.summaries, naming.user_keys, naming.min_unique_users,
                              matches=matches, languages=naming.languages)
 
