@@ -176,7 +176,7 @@ def _content_word(word: str, script: str, language: str | None) -> bool:
 
 # Zipf frequency (wordfreq: log10 of occurrences per billion words) from which an English word is everyday
 # vocabulary ("given", "long", "new", "story"): too common to refine a name, though fine in a description.
-COMMON_ZIPF = 5.0
+COMMON_ZIPF = 5.5
 
 
 @dataclass(frozen=True)

@@ -137,8 +137,7 @@ def _said_by(leaf: TaxonomyNode, phrase: str) -> bool:
 
 def compose_name(cluster_id: int, match: LeafMatch | None, phrases: Sequence[Phrase], min_users: int) -> ClusterName:
     """Name and description from the matched leaf (if any) and the cluster's phrases (best first)."""
-    # Everyday English words ("given", "long") say nothing about a cluster, in its name or its description.
-    shown = [p.text for p in phrases if not p.common][:DESCRIPTION_PHRASES]
+    shown = [p.text for p in phrases[:DESCRIPTION_PHRASES]]
     leaf_fields = ({"taxonomy_id": match.leaf.id, "taxonomy_similarity": round(match.similarity, 4),
                     "taxonomy_margin": round(match.margin, 4), "taxonomy_matched": match.matched}
                    if match is not None else {})
@@ -153,8 +152,10 @@ def compose_name(cluster_id: int, match: LeafMatch | None, phrases: Sequence[Phr
         context = f" {match.context}" if match.context else ""
         caveat = " The closest topic of the taxonomy, a weak match." if weak else ""
         leaf_fields["taxonomy_matched"] = True
-        return ClusterName(cluster_id, name, match.leaf.description + context + caveat + said, tuple(shown),
-                           **leaf_fields)
+        # The cluster in its users' words, then where it sits: the leaf's own description lists examples of the
+        # leaf (not of this cluster), so it stays in the taxonomy rather than misdescribe the cluster.
+        description = (said.strip() + context + caveat).strip() or match.leaf.description
+        return ClusterName(cluster_id, name, description, tuple(shown), **leaf_fields)
     if phrases:
         # Phrases in Latin letters first, so an English reader gets words they can read where there are any.
         lead = sorted(phrases[:4], key=lambda p: (not p.latin, p.common))[:NAME_PHRASES]
