@@ -109,7 +109,7 @@ def write_public_db(path: Path) -> Path:
                                 [[r[c] for c in cols] for r in rows])
             base = [c for c in clusters if c["level"] == 0]
             con.execute(
-                "INSERT INTO partition_summaries VALUES (?, 1000, ?, ?, 2, 1, 0, 0, ?, 10, 20, ?, 'all-MiniLM-L6-v2')",
+                "INSERT INTO partition_summaries VALUES (?, 1000, ?, ?, 2, 1, 0, 0, ?, 10, 20, ?, 'all-MiniLM-L6-v2', [0.0])",
                 [day, len(base) + 3, len(base), sum(c["conversations"] for c in base), BACKENDS[day]],
             )
     finally:

@@ -34,7 +34,7 @@ FACET_COLUMNS = ("partition_date", "cluster_id", "facet", "value", "conversation
 SUMMARY_COLUMNS = (
     "partition_date", "conversations", "clusters_total", "clusters_published", "suppressed_min_users",
     "suppressed_min_conversations", "suppressed_audit", "published_generic_name", "conversations_in_published",
-    "min_unique_users", "min_conversations", "llm_backend", "embedding_model",
+    "min_unique_users", "min_conversations", "llm_backend", "embedding_model", "generic_share_by_level",
 )
 # The topics table of the index shows at most this many (level, name) rows, largest first.
 INDEX_TOPIC_LIMIT = 500
