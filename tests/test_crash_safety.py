@@ -25,7 +25,7 @@ import pytest
 
 from clio_dagster.llm.store import JOURNAL_DIR_SUFFIX, CacheKey, LLMStore, UsageRow
 from clio_dagster.storage import Warehouse
-from tests.conftest import ROOT, write_jsonl
+from tests.conftest import FAST_TEST_EMBEDDER, ROOT, write_jsonl
 from tests.fake_anthropic import FakeAnthropic
 from tests.test_pipeline import _sample_records
 
@@ -87,6 +87,7 @@ class CountingFake(FakeAnthropic):
 
 def _env(home: Path, fake: FakeAnthropic, dagster_home: Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLIO_") and k != "DAGSTER_HOME"}
+    env.update(FAST_TEST_EMBEDDER)  # what is tested here is not the embedder
     env.update({
         "CLIO_HOME": str(home), "CLIO_HMAC_SECRET": SECRET, "CLIO_LLM_BACKEND": "claude",
         "CLIO_CLAUDE_BASE_URL": fake.base_url, "ANTHROPIC_API_KEY": "test-key", "CLIO_CLAUDE_MAX_RETRIES": "4",

@@ -20,7 +20,7 @@ from clio_dagster.assets import DAILY_ASSETS, topic_registry
 from clio_dagster.resources import build_resources
 from clio_dagster.sample_data import sample_path
 from clio_dagster.settings import ClioSettings
-from tests.conftest import ROOT, write_jsonl
+from tests.conftest import FAST_TEST_EMBEDDER, ROOT, write_jsonl
 
 START = date(2024, 3, 1)
 DAYS = [START + timedelta(days=i) for i in range(7)]
@@ -246,6 +246,7 @@ def test_concurrent_cli_runs_on_one_home_serialise_on_the_lock(tmp_path):
     data = build_days(per_base=34, per_python=6, plant=False)
     _stage(settings, data)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLIO_") and k != "DAGSTER_HOME"}
+    env.update(FAST_TEST_EMBEDDER)  # what is tested here is not the embedder
     env.update({"CLIO_HOME": str(settings.home), "CLIO_HMAC_SECRET": SECRET, "CLIO_LLM_BACKEND": "offline",
                 "CLIO_MIN_UNIQUE_USERS": "3", "CLIO_MIN_CONVERSATIONS": "5", "CLIO_TARGET_CLUSTER_SIZE": "20",
                 "CLIO_HIERARCHY_LEVELS": "2"})

@@ -16,7 +16,7 @@ import pytest
 
 from clio_dagster.llm.claude import ClaudeSettings
 from clio_dagster.storage import Warehouse
-from tests.conftest import ROOT, write_jsonl
+from tests.conftest import FAST_TEST_EMBEDDER, ROOT, write_jsonl
 from tests.fake_anthropic import FakeAnthropic
 from tests.test_pipeline import PUBLIC_COLUMNS, _sample_records
 
@@ -41,6 +41,7 @@ def _found(haystack: str | bytes) -> list[str]:
 
 def _env(home: Path, dagster_home: Path, fake: FakeAnthropic, key: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLIO_") and k != "DAGSTER_HOME"}
+    env.update(FAST_TEST_EMBEDDER)  # what is tested here is not the embedder
     env.update({"CLIO_HOME": str(home), "DAGSTER_HOME": str(dagster_home), "CLIO_HMAC_SECRET": HMAC_SECRET,
                 "CLIO_LLM_BACKEND": "claude", "CLIO_CLAUDE_BASE_URL": fake.base_url, "ANTHROPIC_API_KEY": key,
                 "CLIO_MIN_UNIQUE_USERS": "3", "CLIO_MIN_CONVERSATIONS": "5", "CLIO_TARGET_CLUSTER_SIZE": "15"})
