@@ -32,7 +32,7 @@ PUBLIC_COLUMNS = {
     "partition_summaries": {
         "partition_date", "conversations", "clusters_total", "clusters_published", "suppressed_min_users",
         "suppressed_min_conversations", "suppressed_audit", "published_generic_name", "conversations_in_published",
-        "min_unique_users", "min_conversations", "llm_backend", "embedding_model",
+        "min_unique_users", "min_conversations", "llm_backend", "embedding_model", "generic_share_by_level",
     },
     "topics": {"topic_id", "level", "first_seen", "last_seen", "days_seen", "latest_name", "latest_description",
                "names"},
