@@ -145,18 +145,20 @@ def cluster_names(
         )
         if backend.contrastive:
             vectors = query_arrow(con, load_sql("select_naming_embeddings.sql"), [day])
+    centroid_column = centroids.column("centroid").combine_chunks()
+    centroid_matrix = (centroid_column.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
+                       .reshape(len(centroid_column), -1) if len(centroid_column) else None)
     samples = None
     sample_ids: dict[int, list[str]] = {}
     if backend.contrastive and len(rows):
         embedding = vectors.column("embedding").combine_chunks()
         dim = embedding.type.list_size
-        centroid_column = centroids.column("centroid").combine_chunks()
         summaries = vectors.column("request").to_pylist()
         conversation_ids = vectors.column("conversation_id").to_pylist()
         picks = contrastive_samples(
             labels=np.asarray(vectors.column("cluster_id").to_pylist()),
             embeddings=arrow_to_vectors(embedding, dim),
-            centroids=centroid_column.flatten().to_numpy().reshape(len(centroid_column), dim),
+            centroids=centroid_matrix,
             n=pipeline.naming_sample_size,
             seed=pipeline.seed,
         )
@@ -168,12 +170,10 @@ def cluster_names(
         with warehouse.get().connect("private") as con:
             for cid, ids in con.execute(load_sql("select_representatives.sql"), {"day": day, "n": pipeline.naming_sample_size}).fetchall():
                 sample_ids[cid] = list(ids)
-    def embed(texts: list[str]) -> np.ndarray:
+
+    def embed(texts: list[str]) -> np.ndarray:  # leaf texts; no DuckDB connection is open here
         return embed_with_cache(texts, embedder, warehouse).matrix
 
-    centroid_column = centroids.column("centroid").combine_chunks()
-    centroid_matrix = (centroid_column.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
-                       .reshape(len(centroid_column), -1) if len(centroid_column) else None)
     names = backend.name_clusters(
         NamingInput(
             labels=rows.column("cluster_id").to_pylist(),

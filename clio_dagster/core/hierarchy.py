@@ -102,7 +102,11 @@ def build_hierarchy(
     for level, n_parents in enumerate(sizes, start=1):
         if not current or (fixed is None and len(current) <= 1):
             break
-        vectors = embed([n.text for n in current])
+        # A fixed taxonomy places children by their ids; vectors are needed only for a child without one.
+        if fixed is None or any(n.taxonomy_id is None for n in current):
+            vectors = embed([n.text for n in current])
+        else:
+            vectors = np.zeros((len(current), 1), dtype=np.float32)
         proposed = builder.build(current, vectors, n_parents, level, seed)
         parents = _as_tree_level(current, proposed, level, vectors)
         if fixed is None and len(parents) >= len(current):
