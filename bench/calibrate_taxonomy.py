@@ -57,8 +57,9 @@ def best_margins(texts: list[str], languages: list[str], model: str, language_ne
     from clio_dagster.core.clustering import kmeans
     from clio_dagster.core.embedding import SentenceEmbedder
     from clio_dagster.core.language_centering import centre_languages
-    from clio_dagster.core.naming import leaf_vectors_of, match_leaves
-    from clio_dagster.core.taxonomy import leaf_texts, load_taxonomy
+    from clio_dagster.core.naming import match_leaves
+    from clio_dagster.core.taxonomy import load_taxonomy
+    from clio_dagster.core.taxonomy_vectors import embed_leaves
 
     embedder = SentenceEmbedder(model)
     vectors = np.asarray(embedder.encode(texts), dtype=np.float32)
@@ -66,8 +67,7 @@ def best_margins(texts: list[str], languages: list[str], model: str, language_ne
         vectors = centre_languages(vectors, languages)
     clusters = kmeans(vectors, max(2, len(texts) // 50), SEED)
     taxonomy = load_taxonomy()
-    anchor_texts, owners = leaf_texts(taxonomy)
-    leaves = leaf_vectors_of(np.asarray(embedder.encode(anchor_texts), dtype=np.float32), owners, len(taxonomy.leaves))
+    leaves = embed_leaves(taxonomy, embedder.encode)
     matches = match_leaves(clusters.centroids, leaves, taxonomy.leaves, min_margin=-1.0)
     return np.array([m.margin for m in matches])
 

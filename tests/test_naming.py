@@ -171,3 +171,35 @@ def test_offline_backend_names_clusters_from_the_shipped_taxonomy():
     assert by_id[1].taxonomy_id.startswith("everyday.cooking") and by_id[1].taxonomy_matched
     leaf_names = {leaf.name for leaf in backend.taxonomy.leaves}
     assert any(by_id[0].name.startswith(name) for name in leaf_names)
+
+
+def test_offline_backend_reads_the_shipped_leaf_vectors_instead_of_embedding_the_taxonomy(tmp_path):
+    """For a bundled embedder and the default taxonomy the leaf vectors come from package data (equal to a
+    fresh embedding: test_taxonomy) and the embedder is asked for nothing; a user's taxonomy is embedded."""
+    import json
+
+    from clio_dagster.core.embedding import SentenceEmbedder
+    from clio_dagster.llm import OfflineBackend
+    from clio_dagster.llm import offline
+
+    embedder = SentenceEmbedder("all-MiniLM-L6-v2")
+    centroids = embedder.encode(["fix the KeyError in my python script", "a sourdough bread recipe"])
+    asked: list[int] = []
+
+    def counting_embed(texts):
+        asked.append(len(texts))
+        return embedder.encode(texts)
+
+    offline._LEAF_VECTORS.clear()
+    matches = OfflineBackend(taxonomy_min_margin=0.1).leaf_matches(centroids, counting_embed, "all-MiniLM-L6-v2")
+    assert asked == []
+    assert matches[0].leaf.id.startswith("software.python") and matches[1].leaf.id.startswith("everyday.cooking")
+
+    leaf = {"id": "a.t.l", "name": "Bake bread", "description": "Recipes for bread.", "examples": ["bread recipe"]}
+    topic = {"id": "a.t", "name": "Baking", "description": "Requests about baking.", "children": [leaf]}
+    area = {"id": "a", "name": "Food", "description": "Requests about food and cooking.", "children": [topic]}
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"name": "mine", "version": "1", "areas": [area]}), encoding="utf-8")
+    matches = OfflineBackend(taxonomy=str(path)).leaf_matches(centroids, counting_embed, "all-MiniLM-L6-v2")
+    assert asked == [2] and matches[1].leaf.id == "a.t.l"  # the leaf's "name. description" and its example
+    offline._LEAF_VECTORS.clear()

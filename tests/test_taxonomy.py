@@ -93,3 +93,24 @@ def test_every_shipped_node_passes_the_offline_auditor_as_the_pipeline_shows_it(
                for node in taxonomy.nodes.values()
                if auditor.audit(node.name, f"{node.description} {taxonomy.context_of(node.id)}").rating < 5}
     assert failing == {}
+
+
+@pytest.mark.parametrize("model", ["all-MiniLM-L6-v2", "multilingual-e5-small"])
+def test_shipped_leaf_vectors_match_a_fresh_embedding(model):
+    """The package-data vectors are what embedding the default taxonomy gives now (checked on a sample of
+    leaves), and are refused for any other taxonomy."""
+    import numpy as np
+
+    from clio_dagster.core.embedding import SentenceEmbedder
+    from clio_dagster.core.taxonomy_vectors import leaf_vectors_of, shipped_leaf_vectors
+
+    taxonomy = load_taxonomy()
+    shipped = shipped_leaf_vectors(model, taxonomy)
+    assert shipped is not None and shipped.shape == (len(taxonomy.leaves), 384)
+    texts, owners = leaf_texts(taxonomy)
+    sample = sorted(set(range(0, len(taxonomy.leaves), 47)))
+    chosen = [(text, sample.index(owner)) for text, owner in zip(texts, owners) if owner in sample]
+    fresh = leaf_vectors_of(SentenceEmbedder(model).encode([t for t, _ in chosen]), [o for _, o in chosen], len(sample))
+    assert np.allclose(fresh, shipped[sample], atol=1e-4)
+    assert shipped_leaf_vectors(model, parse_taxonomy(_doc(), "mine.json")) is None
+    assert shipped_leaf_vectors("/some/local/model", taxonomy) is None

@@ -122,14 +122,6 @@ def leaf_margins(similarity: np.ndarray, best: np.ndarray) -> np.ndarray:
     return similarity[np.arange(len(best)), best] - np.median(similarity, axis=1)
 
 
-def leaf_vectors_of(text_vectors: np.ndarray, owners: Sequence[int], n_leaves: int) -> np.ndarray:
-    """Each leaf's vector: the normalised mean of its texts' unit vectors."""
-    units = _unit(text_vectors)
-    sums = np.zeros((n_leaves, units.shape[1]), dtype=np.float32)
-    np.add.at(sums, np.asarray(owners), units)
-    return _unit(sums)
-
-
 def _said_by(leaf: TaxonomyNode, phrase: str) -> bool:
     words = set(f"{leaf.name} {leaf.description}".lower().replace(",", " ").split())
     return all(part in words for part in phrase.split(" "))

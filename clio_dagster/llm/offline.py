@@ -8,8 +8,9 @@ import numpy as np
 
 from clio_dagster.core.concern import CONCERN_METHOD, concern_of
 from clio_dagster.core.language import detect_language
-from clio_dagster.core.naming import NAMING_METHOD, ClusterName, LeafMatch, leaf_vectors_of, match_leaves, name_clusters
-from clio_dagster.core.taxonomy import Taxonomy, leaf_texts, load_taxonomy
+from clio_dagster.core.naming import NAMING_METHOD, ClusterName, LeafMatch, match_leaves, name_clusters
+from clio_dagster.core.taxonomy import Taxonomy, load_taxonomy
+from clio_dagster.core.taxonomy_vectors import embed_leaves, shipped_leaf_vectors
 from clio_dagster.core.records import Conversation
 from clio_dagster.core.summarize import extractive_request_summary
 from clio_dagster.llm.base import FacetResult, LLMBackend, NamingInput
@@ -61,17 +62,20 @@ class OfflineBackend(LLMBackend):
         return results
 
     def leaf_matches(self, centroids: np.ndarray, embed, embedder_name: str | None = None) -> dict[int, LeafMatch]:
-        """Cluster id (row of `centroids`) → its best taxonomy leaf. The leaves' vectors are kept per process
-        for (embedder, taxonomy digest): every partition of a run matches against the same vectors."""
-        leaves = self.taxonomy.leaves
-        key = (embedder_name, self.taxonomy.digest)
+        """Cluster id (row of `centroids`) → its best taxonomy leaf. The leaves' vectors come from package data
+        for a bundled embedder and the default taxonomy (`taxonomy_vectors`), else are embedded once per
+        process for (embedder, taxonomy digest): every partition of a run matches against the same vectors."""
+        taxonomy = self.taxonomy
+        leaves = taxonomy.leaves
+        key = (embedder_name, taxonomy.digest)
         vectors = _LEAF_VECTORS.get(key) if embedder_name else None
         if vectors is None:
-            texts, owners = leaf_texts(self.taxonomy)
-            vectors = leaf_vectors_of(np.asarray(embed(texts), dtype=np.float32), owners, len(leaves))
+            vectors = shipped_leaf_vectors(embedder_name, taxonomy)
+            if vectors is None:
+                vectors = embed_leaves(taxonomy, embed)
             if embedder_name:
                 _LEAF_VECTORS[key] = vectors
-        contexts = [self.taxonomy.context_of(leaf.id) for leaf in leaves]
+        contexts = [taxonomy.context_of(leaf.id) for leaf in leaves]
         return dict(enumerate(match_leaves(centroids, vectors, leaves, self.taxonomy_min_margin, contexts)))
 
     def name_clusters(self, naming: NamingInput) -> list[ClusterName]:
