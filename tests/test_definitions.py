@@ -72,12 +72,60 @@ def test_dg_check_defs_loads_the_project(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_dagster_dev_serves_the_code_location(tmp_path):
+def _graphql(port: int, query: str, variables: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    return json.loads(urllib.request.urlopen(request, timeout=30).read())
+
+
+LAUNCH = """mutation($params: ExecutionParams!) { launchPipelineExecution(executionParams: $params) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
+  ... on RunConfigValidationInvalid { errors { message } } } }"""
+RUN = """query($runId: ID!) { runOrError(runId: $runId) { ... on Run { status
+  eventConnection { events { __typename ... on MessageEvent { message }
+    ... on ErrorEvent { error { message cause { message cause { message } } } } } } } } }"""
+DEFAULT_CONFIG = """query($selector: PipelineSelector!) { runConfigSchemaOrError(selector: $selector) {
+  ... on RunConfigSchema { rootDefaultYaml } } }"""
+
+
+def _launch_weakened_run(port: int, location: str) -> tuple[str, str]:
+    """Launch daily_job for one day, as the launchpad does, with min_unique_users below the deployment's;
+    (final run status, the run's event messages)."""
+    params = {"selector": {"repositoryLocationName": location, "repositoryName": "__repository__",
+                           "jobName": "daily_job"},
+              "runConfigData": {"resources": {"pipeline": {"config": {"min_unique_users": 1}}}},
+              "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "2024-03-01"}]}}
+    launched = _graphql(port, LAUNCH, {"params": params})["data"]["launchPipelineExecution"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        run = _graphql(port, RUN, {"runId": run_id})["data"]["runOrError"]
+        if run["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
+            break
+        time.sleep(2)
+    texts = []
+    for event in run["eventConnection"]["events"]:
+        texts.append(f"{event['__typename']}: {event.get('message') or ''}")
+        error = event.get("error")
+        while error:
+            texts.append(error["message"])
+            error = error.get("cause")
+    return run["status"], "\n".join(texts)
+
+
+def test_dagster_dev_serves_the_code_location_and_refuses_weaker_runs(tmp_path):
+    """The webserver loads the code location; a run launched through its GraphQL API (the launchpad's path)
+    with a privacy threshold below the deployment's fails before any asset materialises, saying why; the
+    launchpad's default config holds no secret."""
     port = 3217
     dagster = str(Path(sys.executable).parent / "dagster")
+    env = _env(tmp_path)
     proc = subprocess.Popen(
         [dagster, "dev", "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT, env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     query = ("{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } "
@@ -87,11 +135,7 @@ def test_dagster_dev_serves_the_code_location(tmp_path):
         payload = None
         while time.time() < deadline:
             try:
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
-                    headers={"Content-Type": "application/json"},
-                )
-                payload = json.loads(urllib.request.urlopen(request, timeout=5).read())
+                payload = _graphql(port, query)
                 entries = payload["data"]["workspaceOrError"]["locationEntries"]
                 if entries and entries[0]["loadStatus"] == "LOADED" and payload["data"]["assetNodes"]:
                     break
@@ -104,6 +148,18 @@ def test_dagster_dev_serves_the_code_location(tmp_path):
         nodes = {tuple(n["assetKey"]["path"]): n["isPartitioned"] for n in payload["data"]["assetNodes"]}
         assert nodes[("published_clusters",)] is True and nodes[("topic_registry",)] is False
         assert {("raw_conversations",), ("explorer",), ("topic_changes",)} <= set(nodes)
+
+        location = entries[0]["name"]
+        selector = {"repositoryLocationName": location, "repositoryName": "__repository__", "pipelineName": "daily_job"}
+        default_yaml = _graphql(port, DEFAULT_CONFIG, {"selector": selector})["data"]["runConfigSchemaOrError"]
+        assert "min_unique_users" in default_yaml["rootDefaultYaml"]
+        assert env["CLIO_HMAC_SECRET"] not in default_yaml["rootDefaultYaml"]
+        assert "hmac" not in default_yaml["rootDefaultYaml"] and "api_key" not in default_yaml["rootDefaultYaml"]
+
+        status, events = _launch_weakened_run(port, location)
+        assert status == "FAILURE", events
+        assert "min_unique_users=1 is below this deployment's floor of 10" in events
+        assert "ASSET_MATERIALIZATION" not in events and "MaterializationEvent" not in events
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

@@ -10,13 +10,8 @@ import numpy as np
 import pytest
 
 from clio_dagster.cli import main
-from clio_dagster.evaluation.reconstruct import (
-    assign_by_similarity,
-    category_anchors,
-    load_labelled_set,
-    readable,
-    reconstruct,
-)
+from clio_dagster.evaluation.categories import category_anchors, readable
+from clio_dagster.evaluation.reconstruct import assign_by_similarity, load_labelled_set, reconstruct
 from clio_dagster.settings import ClioSettings
 from tests.conftest import write_jsonl
 from tests.fake_anthropic import FakeAnthropic

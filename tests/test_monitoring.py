@@ -243,23 +243,21 @@ def test_compare_reports_the_planted_changes(in_order, monkeypatch, capsys):
 @pytest.mark.slow
 def test_concurrent_cli_runs_on_one_home_serialise_on_the_lock(tmp_path):
     settings = _settings(tmp_path / "clio")
-    data = build_days(per_base=34, per_python=6, plant=False)
+    # Three days, each run by its own `clio run` process at the same time: they meet on the file lock.
+    data = {d: records for d, records in build_days(per_base=34, per_python=6, plant=False).items() if d in DAYS[:3]}
     _stage(settings, data)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLIO_") and k != "DAGSTER_HOME"}
     env.update(FAST_TEST_EMBEDDER)  # what is tested here is not the embedder
     env.update({"CLIO_HOME": str(settings.home), "CLIO_HMAC_SECRET": SECRET, "CLIO_LLM_BACKEND": "offline",
                 "CLIO_MIN_UNIQUE_USERS": "3", "CLIO_MIN_CONVERSATIONS": "5", "CLIO_TARGET_CLUSTER_SIZE": "20",
                 "CLIO_HIERARCHY_LEVELS": "2"})
-    pending = list(DAYS)
     outputs = {}
-    while pending:
-        batch, pending = pending[:3], pending[3:]
-        procs = {d: subprocess.Popen([sys.executable, "-m", "clio_dagster.cli", "run", "--start", str(d), "--end", str(d)],
-                                     cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                 for d in batch}
-        for d, proc in procs.items():
-            out, _ = proc.communicate(timeout=300)
-            outputs[d] = (proc.returncode, out)
+    procs = {d: subprocess.Popen([sys.executable, "-m", "clio_dagster.cli", "run", "--start", str(d), "--end", str(d)],
+                                 cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for d in sorted(data)}
+    for d, proc in procs.items():
+        out, _ = proc.communicate(timeout=300)
+        outputs[d] = (proc.returncode, out)
     for d, (rc, out) in outputs.items():
         assert rc == 0, (d, out)
         assert "lock" not in out.lower(), (d, out)

@@ -20,7 +20,7 @@ from clio_dagster.assets.reuse import (
     reusable_outputs,
 )
 from clio_dagster.cli import QUIET_RUN_CONFIG
-from clio_dagster.resources import PipelineConfig, build_resources
+from clio_dagster.resources import build_resources
 from clio_dagster.sample_data import sample_path
 from clio_dagster.settings import ClioSettings
 from clio_dagster.storage import Warehouse, replace_partition, transaction
@@ -82,16 +82,16 @@ def test_stored_output_is_reused_only_for_the_same_inputs_and_untouched_rows(war
         assert reusable_outputs(con, fingerprint) is None
 
 
-def test_fingerprint_follows_reads_and_settings(warehouse, tmp_path):
+def test_fingerprint_follows_reads_and_settings(warehouse, settings):
     _write(warehouse, D1, [1, 2, 3])
-    pipeline = PipelineConfig(landing_dir=str(tmp_path))
+    pipeline = build_resources(settings)["pipeline"]
     reads = {"ingest_stats": ("records_in",)}
     with warehouse.connect("private") as con:
         base = input_fingerprint(con, "a", D1, reads, [pipeline]).value
         assert input_fingerprint(con, "a", D1, reads, [pipeline]).value == base
         assert input_fingerprint(con, "b", D1, reads, [pipeline]).value != base
-        assert input_fingerprint(con, "a", D1, reads, [PipelineConfig(landing_dir=str(tmp_path),
-                                                                      min_unique_users=11)]).value != base
+        stricter = build_resources(settings.model_copy(update={"min_unique_users": 11}))["pipeline"]
+        assert input_fingerprint(con, "a", D1, reads, [stricter]).value != base
         con.execute("UPDATE ingest_stats SET records_in = 5 WHERE records_in = 3")
         assert input_fingerprint(con, "a", D1, reads, [pipeline]).value != base
 

@@ -49,7 +49,7 @@ def _preview(rows: list[dict]) -> str:
     check_specs=[
         dg.AssetCheckSpec(THRESHOLDS_HOLD, asset="published_clusters", blocking=True,
                           description="Every published cluster, at every level, has >= min_unique_users distinct "
-                                      "users and >= min_conversations conversations."),
+                                      "users and >= min_conversations conversations, the deployment's floors."),
         dg.AssetCheckSpec(NO_PRIVATE_IDENTIFIERS, asset="published_clusters", blocking=True,
                           description="No conversation id or user hash of the day appears anywhere in the public DB."),
         dg.AssetCheckSpec(AUDITED_NAMES_ONLY, asset="published_clusters", blocking=True,
@@ -175,10 +175,12 @@ def published_clusters(
 
 
 def _run_checks(con, day, pipeline: PipelineConfig, audit: list[dict], private_ids: list[str]) -> list[dg.AssetCheckResult]:
-    """Re-read the public DB after the write and verify every rule independently of how it was written."""
+    """Re-read the public DB after the write and verify every rule independently of how it was written; the
+    thresholds checked are the deployment's floors, whatever the run's config said."""
     violations = con.execute(
         load_sql("check_published_thresholds.sql"),
-        {"day": day, "min_users": pipeline.min_unique_users, "min_conversations": pipeline.min_conversations},
+        {"day": day, "min_users": pipeline.floors.min_unique_users,
+         "min_conversations": pipeline.floors.min_conversations},
     ).fetchall()
     public = con.execute("SELECT cluster_id, level, parent_id, name, description FROM published_clusters "
                          "WHERE partition_date = ? ORDER BY cluster_id", [day]).fetchall()

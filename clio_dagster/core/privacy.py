@@ -59,3 +59,44 @@ def pool_small_values(counts: Iterable[FacetCount], min_unique_users: int) -> li
         for (cluster_id, facet), (conversations, users) in pooled.items()
     )
     return sorted(kept, key=lambda r: (r.cluster_id, r.facet, -r.conversations, r.value))
+
+
+# Privacy-bearing settings a run may make stricter but never looser than the deployment's.
+RAISABLE_FLOORS = ("min_unique_users", "min_conversations", "min_audit_rating")
+# Switches that loosen the guarantees when on: only the deployment's settings can turn them on.
+DEPLOYMENT_ONLY_SWITCHES = ("demo_mode", "safety_mode")
+
+
+@dataclass(frozen=True)
+class PrivacyFloors:
+    """The deployment's privacy settings (environment / TOML, read when the code location loads)."""
+
+    min_unique_users: int
+    min_conversations: int
+    min_audit_rating: int
+    demo_mode: bool
+    safety_mode: bool
+
+    @classmethod
+    def of(cls, settings: object) -> PrivacyFloors:
+        return cls(**{name: getattr(settings, name) for name in RAISABLE_FLOORS + DEPLOYMENT_ONLY_SWITCHES})
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(self.min_unique_users, self.min_conversations)
+
+
+def floor_refusals(floors: PrivacyFloors, run_values: dict[str, object]) -> list[str]:
+    """Why a run's values would weaken the deployment's privacy settings (empty: they do not). `run_values`
+    holds whichever of the floor fields and switches the run sets."""
+    reasons = []
+    for name in RAISABLE_FLOORS:
+        value = run_values.get(name)
+        if value is not None and value < getattr(floors, name):  # type: ignore[operator]
+            reasons.append(f"{name}={value} is below this deployment's floor of {getattr(floors, name)} "
+                           f"(CLIO_{name.upper()} or clio.toml); a run may raise it, never lower it")
+    for name in DEPLOYMENT_ONLY_SWITCHES:
+        if run_values.get(name) and not getattr(floors, name):
+            reasons.append(f"{name}=true is off in this deployment (CLIO_{name.upper()} or clio.toml); "
+                           "a run cannot switch it on")
+    return reasons

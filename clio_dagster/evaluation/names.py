@@ -89,7 +89,7 @@ def reconstruct_by_names(data: Any, settings: Any, judge: Any, judge_model: str,
     """Accuracy of the categories recovered from the published names (module doc), with coverage, the share
     of items under a generic name per level, and per-language figures."""
     from clio_dagster.evaluation.metrics import accuracy, macro_f1, per_group_accuracy
-    from clio_dagster.evaluation.reconstruct import category_anchors
+    from clio_dagster.evaluation.categories import category_anchors
 
     categories = data.category_names
     with tempfile.TemporaryDirectory(prefix="clio-names-eval-") as scratch:

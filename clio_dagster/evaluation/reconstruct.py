@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from collections import defaultdict
@@ -39,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from clio_dagster.evaluation.categories import category_anchors, readable
 from clio_dagster.evaluation.metrics import accuracy, ari, macro_f1, nmi, per_group_accuracy, purity
 
 LABELLED_FILE = "labeled.jsonl"
@@ -134,36 +134,12 @@ def load_labelled_set(
     )
 
 
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-_SEPARATORS = re.compile(r"[_\-\s]+")
-
-
-def readable(name: str) -> str:
-    """A label as words: `credit_cards` → `credit cards`, `BookRestaurant` → `book restaurant`,
-    `alarm/set_alarm` → `alarm / set alarm`."""
-    parts = [_SEPARATORS.sub(" ", _CAMEL.sub(" ", part)).strip().lower() for part in name.split("/")]
-    return " / ".join(p for p in parts if p) or name
-
-
 # ---- assigning base clusters to categories ---------------------------------------------------------------
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
-
-
-def category_anchors(categories: Sequence[str], taxonomy: dict[str, list[str]]) -> tuple[list[str], list[int]]:
-    """Texts that stand for each category (its readable name, and its sub-categories' names where the set
-    defines them), and the category index of each text."""
-    texts: list[str] = []
-    owners: list[int] = []
-    for index, category in enumerate(categories):
-        names = [readable(category)] + [readable(s) for s in taxonomy.get(category, []) if s != category]
-        for name in dict.fromkeys(names):
-            texts.append(name)
-            owners.append(index)
-    return texts, owners
 
 
 def assign_by_similarity(centroids: np.ndarray, anchor_vectors: np.ndarray, owners: Sequence[int],

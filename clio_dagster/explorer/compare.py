@@ -15,6 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from clio_dagster.core.topics import Change, compare_periods
+from clio_dagster.explorer.pages import page, write_text
 
 Period = tuple[date, date]
 TITLES = {"appears": "Appear (only after)", "vanishes": "Vanish (only before)", "grows": "Grow", "shrinks": "Shrink"}
@@ -147,8 +148,6 @@ def render_comparison_body(c: Comparison) -> str:
 
 def write_comparison(c: Comparison, out_dir: Path) -> tuple[Path, Path]:
     """`<out_dir>/<file_stem>.md` and `.html` (the page the explorer index links to)."""
-    from clio_dagster.explorer.render import page, write_text
-
     markdown = write_text(Path(out_dir) / f"{c.file_stem}.md", to_markdown(c) + "\n")
     data = {"kind": "comparison", "comparison": c.key}
     page_path = write_text(Path(out_dir) / f"{c.file_stem}.html",

@@ -1,11 +1,8 @@
 """Dagster resources, all built from one `ClioSettings` (see `build_resources`)."""
 
-from __future__ import annotations
-
 import json
 import os
 from datetime import date
-
 from pathlib import Path
 
 import dagster as dg
@@ -13,13 +10,15 @@ from pydantic import PrivateAttr
 
 from clio_dagster.core.embedding import SentenceEmbedder
 from clio_dagster.core.ingest import IngestLimits
+from clio_dagster.core.privacy import PrivacyFloors
 from clio_dagster.llm import LLMBackend, OfflineBackend
 from clio_dagster.llm.claude import ClaudeBackend, ClaudeSettings
 from clio_dagster.llm.pricing import DEFAULT_PRICES, ModelPrice
 from clio_dagster.llm.schemas import TASK_OUTPUTS
 from clio_dagster.llm.store import LLMStore
 from clio_dagster.resources.safety import SafetyConfig
-from clio_dagster.settings import ClioSettings, SettingsError, load_settings
+from clio_dagster.resources.validation import refuse_invalid_run, refuse_weaker_run, setting_default
+from clio_dagster.settings import DEFAULT_TAXONOMY_MIN_MARGIN, ClioSettings, SettingsError, load_settings
 from clio_dagster.storage import Warehouse
 
 
@@ -40,60 +39,71 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class PipelineConfig(dg.ConfigurableResource):
-    """Thresholds, k rule, seeds and input limits (the non-backend part of ClioSettings)."""
+    """Thresholds, k rule, seeds and input limits (the non-backend part of ClioSettings). Every value comes
+    from the settings (`build_resources`); a run's config may change them within the settings' constraints,
+    and may raise the privacy thresholds but never lower them below `floors`, the deployment's own."""
 
-    landing_dir: str
-    min_unique_users: int = 10
-    min_conversations: int = 20
-    target_cluster_size: int = 50
-    k_min: int = 2
-    k_max: int = 5000
-    minibatch_threshold: int = 20_000
-    seed: int = 0
-    max_message_chars: int = 100_000
-    max_conversation_chars: int = 400_000
-    landing_lookaround_days: int = 1
-    naming_sample_size: int = 50
-    hierarchy_levels: int = 3
-    hierarchy_top: int = 10
-    min_audit_rating: int = 3
-    demo_mode: bool = False
-    topic_match_threshold: float = 0.8
-    topic_window_days: int = 7
-    emerging_min_share: float = 0.02
-    emerging_growth_factor: float = 2.0
+    floors: dg.ResourceDependency[PrivacyFloors]
+    # The deployment's landing folder: where the data is, not a run's choice (and not run config).
+    landing_dir: dg.ResourceDependency[str]
+    min_unique_users: int = setting_default("min_unique_users")
+    min_conversations: int = setting_default("min_conversations")
+    target_cluster_size: int = setting_default("target_cluster_size")
+    k_min: int = setting_default("k_min")
+    k_max: int = setting_default("k_max")
+    minibatch_threshold: int = setting_default("minibatch_threshold")
+    seed: int = setting_default("seed")
+    max_message_chars: int = setting_default("max_message_chars")
+    max_conversation_chars: int = setting_default("max_conversation_chars")
+    landing_lookaround_days: int = setting_default("landing_lookaround_days")
+    naming_sample_size: int = setting_default("naming_sample_size")
+    hierarchy_levels: int = setting_default("hierarchy_levels")
+    hierarchy_top: int = setting_default("hierarchy_top")
+    min_audit_rating: int = setting_default("min_audit_rating")
+    topic_match_threshold: float = setting_default("topic_match_threshold")
+    topic_window_days: int = setting_default("topic_window_days")
+    emerging_min_share: float = setting_default("emerging_min_share")
+    emerging_growth_factor: float = setting_default("emerging_growth_factor")
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        refuse_weaker_run(self, self.floors)
 
     def ingest_limits(self) -> IngestLimits:
         return IngestLimits(self.max_message_chars, self.max_conversation_chars)
 
     def user_id_secret(self) -> bytes:
-        # Read from the environment at run time so the secret never sits in Dagster's run config.
-        return load_settings(demo_mode=self.demo_mode).user_id_secret()
+        # Read from the environment at run time so the secret never sits in Dagster's run config; demo mode
+        # (a fixed secret) only where the deployment enabled it.
+        return load_settings(demo_mode=self.floors.demo_mode).user_id_secret()
 
 
 class LLMResource(dg.ConfigurableResource):
-    """Chooses the backend for Clio's LLM tasks (`offline` or `claude`) and configures it."""
+    """Chooses the backend for Clio's LLM tasks (`offline` or `claude`) and configures it; every value comes
+    from the settings (`build_resources`), validated against their constraints when a run starts."""
 
-    backend: str = "offline"
-    summary_max_chars: int = 300
-    claude_base_url: str | None = None
-    claude_model_facets: str = "claude-haiku-5-5"
-    claude_model_reasoning: str = "claude-sonnet-5-5"
-    claude_temperatures: dict[str, float] = {}
-    claude_max_concurrency: int = 8
-    claude_max_retries: int = 6
-    claude_timeout_s: float = 120.0
-    claude_use_batches: bool = False
-    claude_batch_poll_interval_s: float = 30.0
-    claude_conversation_token_budget: int = 8000
-    claude_prices_json: str = ""
-    llm_budget_usd: float | None = None
-    screen_regex: str | None = None
-    screen_question: str | None = None
-    seed: int = 0
+    backend: str = "offline"  # ClioSettings.backend: llm_backend, or chosen by the API key's presence
+    summary_max_chars: int = setting_default("summary_max_chars")
+    claude_base_url: str | None = setting_default("claude_base_url")
+    claude_model_facets: str = setting_default("claude_model_facets")
+    claude_model_reasoning: str = setting_default("claude_model_reasoning")
+    claude_temperatures: dict[str, float] = setting_default("claude_temperatures")
+    claude_max_concurrency: int = setting_default("claude_max_concurrency")
+    claude_max_retries: int = setting_default("claude_max_retries")
+    claude_timeout_s: float = setting_default("claude_timeout_s")
+    claude_use_batches: bool = setting_default("claude_use_batches")
+    claude_batch_poll_interval_s: float = setting_default("claude_batch_poll_interval_s")
+    claude_conversation_token_budget: int = setting_default("claude_conversation_token_budget")
+    claude_prices_json: str = ""  # ClioSettings.claude_prices as JSON
+    llm_budget_usd: float | None = setting_default("llm_budget_usd")
+    screen_regex: str | None = setting_default("screen_regex")
+    screen_question: str | None = setting_default("screen_question")
+    seed: int = setting_default("seed")
     # Offline naming: a taxonomy file (None: the shipped one) and the leaf-match threshold in force.
-    taxonomy: str | None = None
-    taxonomy_min_margin: float = 0.5
+    taxonomy: str | None = setting_default("taxonomy")
+    taxonomy_min_margin: float = DEFAULT_TAXONOMY_MIN_MARGIN  # ClioSettings.leaf_min_margin for the model in use
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        refuse_invalid_run(self)
 
     def claude_settings(self) -> ClaudeSettings:
         prices = dict(DEFAULT_PRICES)
@@ -155,13 +165,14 @@ def _from_settings(resource: type[dg.ConfigurableResource], settings: ClioSettin
 
 def build_resources(settings: ClioSettings | None = None) -> dict[str, dg.ConfigurableResource]:
     settings = settings or load_settings()
+    floors = PrivacyFloors.of(settings)
     return {
         "warehouse": WarehouseResource(
             private_db=str(settings.private_db),
             public_db=str(settings.public_db),
             lock_timeout_s=settings.lock_timeout_s,
         ),
-        "pipeline": _from_settings(PipelineConfig, settings, landing_dir=str(settings.landing_dir)),
+        "pipeline": _from_settings(PipelineConfig, settings, landing_dir=str(settings.landing_dir), floors=floors),
         "llm": _from_settings(
             LLMResource,
             settings,
@@ -176,7 +187,7 @@ def build_resources(settings: ClioSettings | None = None) -> dict[str, dg.Config
             batch_size=settings.embedding_batch_size,
             language_neutral=settings.language_neutral,
         ),
-        "safety": _from_settings(SafetyConfig, settings),
+        "safety": _from_settings(SafetyConfig, settings, floors=floors),
     }
 
 

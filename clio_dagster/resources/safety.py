@@ -1,25 +1,29 @@
 """Trust-and-safety settings (ClioSettings' concern floor, classifier field, safety mode, coordination rules)
 carried into Dagster as one resource, `safety`."""
 
-from __future__ import annotations
-
 import dagster as dg
 
-from clio_dagster.core.concern import DEFAULT_CONCERN_FLOOR
+from clio_dagster.core.privacy import PrivacyFloors
+from clio_dagster.resources.validation import refuse_weaker_run, setting_default
 
 
 class SafetyConfig(dg.ConfigurableResource):
     """See the trust-and-safety block of `clio_dagster.settings.ClioSettings` for each field.
 
     `safety_mode` alone does not enable safety mode: the run's environment must also name the operator
-    (CLIO_SAFETY_OPERATOR, read at run time, never stored in run config)."""
+    (CLIO_SAFETY_OPERATOR, read at run time, never stored in run config), and a run's config cannot switch
+    it on where the deployment's settings leave it off (`floors`)."""
 
-    namespace: str | None = None
-    concern_floor: float = DEFAULT_CONCERN_FLOOR
-    classifier_field: str | None = None
-    classifier_flag_threshold: float = 0.5
-    safety_mode: bool = False
-    coordination_similarity: float = 0.95
-    coordination_min_accounts: int = 10
-    coordination_min_cluster_size: int = 20
-    coordination_accounts_ratio: float = 0.2
+    floors: dg.ResourceDependency[PrivacyFloors]
+    namespace: str | None = setting_default("namespace")
+    concern_floor: float = setting_default("concern_floor")
+    classifier_field: str | None = setting_default("classifier_field")
+    classifier_flag_threshold: float = setting_default("classifier_flag_threshold")
+    safety_mode: bool = setting_default("safety_mode")
+    coordination_similarity: float = setting_default("coordination_similarity")
+    coordination_min_accounts: int = setting_default("coordination_min_accounts")
+    coordination_min_cluster_size: int = setting_default("coordination_min_cluster_size")
+    coordination_accounts_ratio: float = setting_default("coordination_accounts_ratio")
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        refuse_weaker_run(self, self.floors)
