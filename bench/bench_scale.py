@@ -18,7 +18,7 @@ Measurement. Each size runs in a child process (fresh CLIO_HOME, fresh Dagster i
 the daily assets for the partition, then materialises the unchanged partition again. The parent samples the
 child's resident set (VmRSS of the process tree in /proc, every 0.2 s) and takes its exact peak from
 wait4's ru_maxrss; per-stage peaks are the sampled maxima inside each step's start/end window from Dagster's
-event log; per-stage times are the `seconds` metadata each asset records (as in bench_pipeline.py). The
+event log; per-stage times are the step durations Dagster records (as in bench_pipeline.py). The
 child also times base clustering alone on the partition's embeddings (the micro-bench). The Claude cost per
 size is `clio_dagster.llm.estimate.estimate_run` on the same synthetic conversations (as bench_llm_cost.py).
 `os.getloadavg()` before and after each size is recorded: other jobs on a shared 2-core machine slow it.

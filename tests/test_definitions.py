@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from clio_dagster.assets.reuse import code_version
 from tests.conftest import ROOT
 
 
@@ -117,9 +118,9 @@ def _launch_weakened_run(port: int, location: str) -> tuple[str, str]:
 
 
 def test_dagster_dev_serves_the_code_location_and_refuses_weaker_runs(tmp_path):
-    """The webserver loads the code location; a run launched through its GraphQL API (the launchpad's path)
-    with a privacy threshold below the deployment's fails before any asset materialises, saying why; the
-    launchpad's default config holds no secret."""
+    """The webserver loads the code location and shows each asset's code version; a run launched through its
+    GraphQL API (the launchpad's path) with a privacy threshold below the deployment's fails before any asset
+    materialises, saying why; the launchpad's default config holds no secret."""
     port = 3217
     dagster = str(Path(sys.executable).parent / "dagster")
     env = _env(tmp_path)
@@ -129,7 +130,7 @@ def test_dagster_dev_serves_the_code_location_and_refuses_weaker_runs(tmp_path):
         start_new_session=True,
     )
     query = ("{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } "
-             "assetNodes { assetKey { path } isPartitioned } }")
+             "assetNodes { assetKey { path } isPartitioned codeVersion } }")
     try:
         deadline = time.time() + 180
         payload = None
@@ -148,6 +149,8 @@ def test_dagster_dev_serves_the_code_location_and_refuses_weaker_runs(tmp_path):
         nodes = {tuple(n["assetKey"]["path"]): n["isPartitioned"] for n in payload["data"]["assetNodes"]}
         assert nodes[("published_clusters",)] is True and nodes[("topic_registry",)] is False
         assert {("raw_conversations",), ("explorer",), ("topic_changes",)} <= set(nodes)
+        # The UI shows each asset's code version: the code part of the reuse fingerprint.
+        assert {n["codeVersion"] for n in payload["data"]["assetNodes"]} == {code_version()}
 
         location = entries[0]["name"]
         selector = {"repositoryLocationName": location, "repositoryName": "__repository__", "pipelineName": "daily_job"}

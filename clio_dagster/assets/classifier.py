@@ -1,7 +1,6 @@
 """classifier_comparison: an external safety classifier's flag rate against Clio's concern, per published cluster."""
 
 import json
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -53,7 +52,6 @@ def classifier_comparison(
     CLIO_CLASSIFIER_FIELD), its flag rate per published cluster against the mean concern, the Pearson r over
     clusters per level, and the clusters where they disagree most (likely false positives / negatives), as
     public tables and a Markdown report. Without the field configured it writes nothing for the day."""
-    started = time.perf_counter()
     day = partition_date(context)
     store = warehouse.get()
     field = safety.classifier_field
@@ -118,5 +116,5 @@ def classifier_comparison(
     elif path.exists():
         path.unlink()  # a report from an earlier configuration would no longer match the tables
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": len(cluster_rows), **metadata, "seconds": round(time.perf_counter() - started, 3),
+        "dagster/row_count": len(cluster_rows), **metadata,
     })

@@ -50,11 +50,10 @@ def base_clusters(
 ) -> dg.MaterializeResult:
     """k-means on the summary embeddings with k = clamp(n / target_cluster_size, k_min, k_max) and a fixed
     seed; memberships and per-cluster statistics stay in the private DB."""
-    started = time.perf_counter()
     day = partition_date(context)
     with warehouse.get().connect("private") as con:
         fingerprint = input_fingerprint(con, "base_clusters", day, BASE_CLUSTERS_READS, [pipeline])
-        stored = stored_result(con, fingerprint, started)
+        stored = stored_result(con, fingerprint)
         if stored is None:
             rows = query_arrow(con, load_sql("select_embeddings_for_clustering.sql"), [day])
     if stored is not None:
@@ -109,7 +108,6 @@ def base_clusters(
             "smallest_cluster": min(sizes, default=0),
             "fit_seconds": round(fit_seconds, 3),
             "reused": False,
-            "seconds": round(time.perf_counter() - started, 3),
         }
     )
 
@@ -128,14 +126,13 @@ def cluster_names(
 ) -> dg.MaterializeResult:
     """Candidate name and description per base cluster (private staging: nothing here is public until
     published_clusters applies the thresholds)."""
-    started = time.perf_counter()
     day = partition_date(context)
     backend = llm.get(llm_store(context, warehouse))
     if backend.heuristic:  # an LLM's names are reused through the LLM cache, so failed clusters are retried
         with warehouse.get().connect("private") as con:
             fingerprint = input_fingerprint(con, "cluster_names", day, CLUSTER_NAMES_READS,
                                             [pipeline, llm, embedder, taxonomy_digest(llm.taxonomy)])
-            stored = stored_result(con, fingerprint, started)
+            stored = stored_result(con, fingerprint)
         if stored is not None:
             return stored
     with warehouse.get().connect("private") as con:
@@ -219,6 +216,5 @@ def cluster_names(
             "clusters_with_generic_name": sum(1 for n in names if is_generic_name(n.name)),
             **backend.usage_metadata(),
             "reused": False,
-            "seconds": round(time.perf_counter() - started, 3),
         }
     )

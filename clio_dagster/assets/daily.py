@@ -4,12 +4,14 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from clio_dagster.assets.reuse import code_version
 from clio_dagster.partitions import daily_partitions
 
 OWNERS = ["team:clio"]
 
 
 def daily_asset(*, group_name: str, kinds: set[str] | None = None, **kwargs) -> Callable[..., dg.AssetsDefinition]:
-    """`dg.asset` for one day's partition; `kinds` defaults to DuckDB, the other arguments pass through."""
+    """`dg.asset` for one day's partition; `kinds` defaults to DuckDB, the other arguments pass through. The
+    code version is the code part of the reuse fingerprint, so the UI marks an asset whose code changed."""
     return dg.asset(partitions_def=daily_partitions, group_name=group_name, kinds=kinds or {"duckdb"},
-                    owners=OWNERS, **kwargs)
+                    owners=OWNERS, code_version=code_version(), **kwargs)

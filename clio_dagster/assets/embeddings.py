@@ -88,12 +88,11 @@ def summary_embeddings(
     """One vector per request summary (FLOAT[dim]); a summary already embedded by this model is not encoded again,
     and an unchanged day is reused. With `language_neutral` each language's vectors are shifted onto the day's
     overall mean (the cache keeps the model's own vectors)."""
-    started = time.perf_counter()
     day = partition_date(context)
     with warehouse.get().connect("private") as con:
         fingerprint = input_fingerprint(con, "summary_embeddings", day,
                                         {"facets": ("conversation_id", "request", "language_code")}, [embedder])
-        stored = stored_result(con, fingerprint, started)
+        stored = stored_result(con, fingerprint)
         if stored is None:
             rows = query_arrow(con, load_sql("select_facet_summaries.sql"), [day])
     if stored is not None:
@@ -128,6 +127,5 @@ def summary_embeddings(
             "texts_per_second": round(result.encoded / result.encode_seconds, 1)
             if result.encoded and result.encode_seconds else None,
             "reused": False,
-            "seconds": round(time.perf_counter() - started, 3),
         }
     )

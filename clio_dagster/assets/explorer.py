@@ -1,6 +1,5 @@
 """explorer: the day's static explorer page and the index, from the public DB only."""
 
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -24,7 +23,6 @@ def explorer(
 ) -> dg.MaterializeResult:
     """A self-contained HTML page for the partition (tree, map, facet and time breakdowns) and the index of
     all partitions, in CLIO_HOME/explorer. Reads only the public DB, read-only, under the warehouse's lock."""
-    started = time.perf_counter()
     day = partition_date(context)
     public_db = Path(warehouse.public_db)
     out_dir = warehouse.explorer_dir
@@ -51,6 +49,5 @@ def explorer(
             "clusters": n,
             "dagster/row_count": n,
             "page_bytes": page.stat().st_size,
-            "seconds": round(time.perf_counter() - started, 3),
         }
     )

@@ -1,7 +1,6 @@
 """facets: Clio's per-conversation facets through the LLM interface, plus computed facets."""
 
 
-import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -101,7 +100,6 @@ def facets(context: dg.AssetExecutionContext, llm: LLMResource, warehouse: Wareh
     plus turn counts and message lengths computed without an LLM. A screener (regex or yes/no question)
     can restrict the day to a targeted subset; items the LLM could not answer are recorded in llm_failures.
     The day is read and summarised a page at a time; with the heuristic backend an unchanged day is reused."""
-    started = time.perf_counter()
     day = partition_date(context)
     store = llm_store(context, warehouse)
     backend = llm.get(store)
@@ -109,7 +107,7 @@ def facets(context: dg.AssetExecutionContext, llm: LLMResource, warehouse: Wareh
         # LLM results are reused through the LLM cache instead, so that failed items are retried.
         with warehouse.get().connect("private") as con:
             fingerprint = input_fingerprint(con, "facets", day, {"raw_conversations": RAW_COLUMNS_READ}, [llm])
-            stored = stored_result(con, fingerprint, started)
+            stored = stored_result(con, fingerprint)
         if stored is not None:
             return stored
     # One Message Batch per day (resumable by its scope) needs the whole day in one call.
@@ -160,6 +158,5 @@ def facets(context: dg.AssetExecutionContext, llm: LLMResource, warehouse: Wareh
             "languages": dict(languages.most_common(10)),
             "reused": False,
             **backend.usage_metadata(),
-            "seconds": round(time.perf_counter() - started, 3),
         }
     )

@@ -1,7 +1,6 @@
 """hierarchy (candidate tree, private staging) and privacy_audit (the auditor, one regeneration, and the
 threshold decisions at every level): the write-audit part of write-audit-publish."""
 
-import time
 from collections import Counter, defaultdict
 
 import dagster as dg
@@ -64,14 +63,13 @@ def hierarchy(
     """Clio's hierarchy over the named base clusters: level sizes by the geometric ratio, parents proposed,
     de-duplicated, assigned and renamed by the LLM (offline: k-means on name embeddings, names from terms).
     Candidate names only: nothing here is public until privacy_audit and published_clusters pass it."""
-    started = time.perf_counter()
     day = partition_date(context)
     backend = llm.get(llm_store(context, warehouse))
     with warehouse.get().connect("private") as con:
         if backend.heuristic:  # an LLM's parents are reused through the LLM cache instead
             fingerprint = input_fingerprint(con, "hierarchy", day, HIERARCHY_READS,
                                             [pipeline, llm, embedder, taxonomy_digest(llm.taxonomy)])
-            stored = stored_result(con, fingerprint, started)
+            stored = stored_result(con, fingerprint)
             if stored is not None:
                 return stored
         rows = query_arrow(con, load_sql("select_base_nodes.sql"), [day]).to_pylist()
@@ -113,7 +111,6 @@ def hierarchy(
             "heuristic": backend.heuristic,
             **backend.usage_metadata(),
             "reused": False,
-            "seconds": round(time.perf_counter() - started, 3),
         }
     )
 
@@ -159,14 +156,13 @@ def privacy_audit(
     """Every candidate name at every level rated 1–5 by the privacy auditor; a failing name is regenerated
     once, then shown under its parent's generic name or suppressed; then the aggregation thresholds at every
     level (a parent counts only its published children). One row per node in cluster_audit says why."""
-    started = time.perf_counter()
     day = partition_date(context)
     backend = llm.get(llm_store(context, warehouse))
     with warehouse.get().connect("private") as con:
         if backend.heuristic:  # an LLM auditor's ratings are reused through the LLM cache instead
             fingerprint = input_fingerprint(con, "privacy_audit", day, PRIVACY_AUDIT_READS,
                                             [pipeline, llm, taxonomy_digest(llm.taxonomy)])
-            stored = stored_result(con, fingerprint, started)
+            stored = stored_result(con, fingerprint)
             if stored is not None:
                 return stored
         nodes = query_arrow(con, "SELECT * FROM hierarchy_nodes WHERE partition_date = ? ORDER BY level, node_id",
@@ -249,7 +245,6 @@ def privacy_audit(
             "auditor": "llm" if isinstance(backend, ClaudeBackend) else "heuristic: rule-based",
             **backend.usage_metadata(),
             "reused": False,
-            "seconds": round(time.perf_counter() - started, 3),
         }
     )
 

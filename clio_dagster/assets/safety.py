@@ -6,7 +6,6 @@ run's environment names its operator (clio_dagster/core/safety_mode.py); every a
 `safety_runs`. Dagster metadata carries counts only: no names, requests, ids or account hashes.
 """
 
-import time
 from collections import Counter, defaultdict
 
 import dagster as dg
@@ -65,7 +64,6 @@ def safety_clusters(
 ) -> dg.MaterializeResult:
     """Every candidate cluster of every level with its unaudited name, conversations, accounts and concern
     distribution, without the aggregation thresholds (Clio's safety mode). Private DB only; safety mode only."""
-    started = time.perf_counter()
     run = authorise(context, safety, warehouse)
     day = partition_date(context)
     with warehouse.get().connect("private") as con:
@@ -99,7 +97,6 @@ def safety_clusters(
         **_run_metadata(run),
         "clusters_per_level": {str(k): v for k, v in sorted(Counter(r["level"] for r in rows).items())},
         "below_public_thresholds": sum(not r["meets_thresholds"] for r in rows),
-        "seconds": round(time.perf_counter() - started, 3),
     })
 
 
@@ -114,7 +111,6 @@ def coordinated_use(
     few accounts for their size, and groups of at least `coordination_min_accounts` accounts sending
     near-identical requests (summary embeddings with cosine >= `coordination_similarity`, compared across the
     whole partition). Private DB only, with the accounts' keyed hashes; safety mode only."""
-    started = time.perf_counter()
     run = authorise(context, safety, warehouse)
     day = partition_date(context)
     with warehouse.get().connect("private") as con:
@@ -170,5 +166,4 @@ def coordinated_use(
         "largest_group_accounts": max((g.accounts for g in groups), default=0),
         "similarity_threshold": safety.coordination_similarity,
         "min_accounts": safety.coordination_min_accounts,
-        "seconds": round(time.perf_counter() - started, 3),
     })

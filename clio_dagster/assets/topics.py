@@ -9,7 +9,6 @@ resulting shares, aggregates over clusters that passed the thresholds, reach the
 """
 
 
-import time
 from collections import OrderedDict
 from datetime import date, timedelta
 
@@ -17,7 +16,9 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
+from clio_dagster.assets.daily import OWNERS
 from clio_dagster.assets.embeddings import arrow_to_vectors, embed_with_cache
+from clio_dagster.assets.reuse import code_version
 from clio_dagster.core.hashing import text_hash
 from clio_dagster.core.topics import (
     DayCluster,
@@ -170,7 +171,8 @@ def _preview(registry: Registry) -> str:
 @dg.asset(
     group_name="trends",
     kinds={"duckdb"},
-    owners=["team:clio"],
+    owners=OWNERS,
+    code_version=code_version(),
     deps=["published_clusters"],
     automation_condition=TOPIC_AUTOMATION,
     check_specs=[
@@ -191,7 +193,6 @@ def topic_registry(
     """Stable topic ids across every published partition (one-to-one matching of each day's clusters to the
     topics so far, per level, on embeddings of their public names), shares and growth per day, and emerging
     topics. Rebuilt from all partitions each time: the same whatever order days were backfilled in."""
-    started = time.perf_counter()
     with warehouse.get().connect("public") as con:
         published = con.execute(
             "SELECT partition_date, level, cluster_id, name, description, conversations, unique_users, share, "
@@ -243,7 +244,6 @@ def topic_registry(
             "names_cached": len({text_hash(topic_text(r[3], r[4])) for r in published}) - encoded,
             "preview": dg.MetadataValue.md(_preview(registry)),
             "explorer_index": dg.MetadataValue.path(str(index)),
-            "seconds": round(time.perf_counter() - started, 3),
         },
         check_results=[check],
     )
@@ -260,7 +260,8 @@ class TopicWindows(dg.Config):
 @dg.asset(
     group_name="trends",
     kinds={"duckdb", "html"},
-    owners=["team:clio"],
+    owners=OWNERS,
+    code_version=code_version(),
     deps=["topic_registry"],
 )
 def topic_changes(context: dg.AssetExecutionContext, config: TopicWindows, warehouse: WarehouseResource) -> dg.MaterializeResult:

@@ -9,6 +9,7 @@ every record is counted by exactly one partition, accepted or quarantined.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -43,6 +44,18 @@ def landing_files(landing_dir: Path, day: date) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in LANDING_SUFFIXES and not p.name.startswith("."))
+
+
+def landing_data_version(landing_dir: Path, day: date, lookaround: int) -> str:
+    """Digest of the names, sizes and modification times of the landing files a partition reads (its own
+    folder and the look-around days'): equal exactly when the files are unchanged."""
+    digest = hashlib.sha256()
+    for offset in range(-lookaround, lookaround + 1):
+        folder_day = day + timedelta(days=offset)
+        for path in landing_files(landing_dir, folder_day):
+            stat = path.stat()
+            digest.update(f"{folder_day}/{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    return digest.hexdigest()[:24]
 
 
 def _owner(item: Accepted | Rejected, folder_day: date) -> date:
