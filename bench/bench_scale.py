@@ -246,7 +246,7 @@ def clustering_microbench(settings, reference_kmeans: bool) -> dict:
     """base_clusters' k-means alone on the partition's embeddings: time, and quality against full k-means."""
     import numpy as np
 
-    from clio_dagster.assets.embeddings import arrow_to_vectors
+    from clio_dagster.core.vectors import arrow_to_vectors
     from clio_dagster.core.clustering import choose_k, kmeans
     from clio_dagster.storage import Warehouse, load_sql, query_arrow
 

@@ -8,7 +8,8 @@ import numpy as np
 import pyarrow as pa
 
 from clio_dagster.assets.daily import daily_asset
-from clio_dagster.assets.embeddings import arrow_to_vectors, embed_with_cache, vectors_to_arrow
+from clio_dagster.core.embedding_cache import embed_with_cache
+from clio_dagster.core.vectors import arrow_to_vectors, vectors_to_arrow
 from clio_dagster.assets.reuse import input_fingerprint, record_outputs, stored_result
 from clio_dagster.core.clustering import choose_k, kmeans
 from clio_dagster.core.naming import is_generic_name
@@ -169,7 +170,7 @@ def cluster_names(
                 sample_ids[cid] = list(ids)
 
     def embed(texts: list[str]) -> np.ndarray:  # leaf texts; no DuckDB connection is open here
-        return embed_with_cache(texts, embedder, warehouse).matrix
+        return embed_with_cache(texts, embedder.get(), warehouse.get()).matrix
 
     names = backend.name_clusters(
         NamingInput(

@@ -7,7 +7,7 @@ import dagster as dg
 import pyarrow as pa
 
 from clio_dagster.assets.daily import daily_asset
-from clio_dagster.assets.embeddings import embed_with_cache
+from clio_dagster.core.embedding_cache import embed_with_cache
 from clio_dagster.assets.reuse import input_fingerprint, record_outputs, stored_result
 from clio_dagster.core.audit import OfflineAuditor, rare_terms_of
 from clio_dagster.core.hierarchy import Hierarchy, Node, OfflineParentBuilder, TaxonomyParentBuilder, build_hierarchy
@@ -80,7 +80,7 @@ def hierarchy(
     ]
     builder = TaxonomyParentBuilder(backend.taxonomy) if backend.heuristic else LLMParentBuilder(backend)
     def embed(texts: list[str]):
-        return embed_with_cache(texts, embedder, warehouse).matrix
+        return embed_with_cache(texts, embedder.get(), warehouse.get()).matrix
 
     tree = build_hierarchy(base, embed, builder, pipeline.hierarchy_levels, pipeline.hierarchy_top, pipeline.seed)
     method = {0: backend.naming_method, **tree.methods}

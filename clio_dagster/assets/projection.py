@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 
 from clio_dagster.assets.daily import daily_asset
-from clio_dagster.assets.embeddings import arrow_to_vectors
+from clio_dagster.core.vectors import arrow_to_vectors
 from clio_dagster.assets.reuse import input_fingerprint, record_outputs, stored_result
 from clio_dagster.core.projection import project, projection_method
 from clio_dagster.resources import PipelineConfig, WarehouseResource, partition_date

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from clio_dagster.assets.daily import daily_asset
-from clio_dagster.assets.embeddings import arrow_to_vectors
+from clio_dagster.core.vectors import arrow_to_vectors
 from clio_dagster.assets.hierarchy import base_node_id
 from clio_dagster.core.coordination import few_account_clusters, near_duplicate_groups
 from clio_dagster.core.membership import members_by_node

@@ -17,7 +17,8 @@ import numpy as np
 import pyarrow as pa
 
 from clio_dagster.assets.daily import OWNERS
-from clio_dagster.assets.embeddings import arrow_to_vectors, embed_with_cache
+from clio_dagster.core.embedding_cache import embed_with_cache
+from clio_dagster.core.vectors import arrow_to_vectors
 from clio_dagster.assets.reuse import code_version
 from clio_dagster.core.hashing import text_hash
 from clio_dagster.core.topics import (
@@ -62,7 +63,7 @@ def topic_text(name: str, description: str) -> str:
 
 
 def _embed_topics(texts: list[str], embedder: EmbedderResource, warehouse: WarehouseResource) -> tuple[np.ndarray, int]:
-    result = embed_with_cache(texts, embedder, warehouse)
+    result = embed_with_cache(texts, embedder.get(), warehouse.get())
     return result.matrix, result.encoded
 
 
