@@ -7,6 +7,8 @@ import os
 import shutil
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -16,13 +18,31 @@ from clio_dagster.settings import ClioSettings, SettingsError, load_settings
 from clio_dagster.runner import QUIET_RUN_CONFIG, _dates, _instance, run_partitions  # noqa: F401  (scripts import them here)
 
 
+@contextmanager
+def public_db_read_lock(settings: ClioSettings) -> Iterator[None]:
+    """The lock the pipeline's writers take on the public DB: readers never see a day half-written."""
+    from filelock import FileLock, Timeout
+
+    try:
+        with FileLock(f"{settings.public_db}.lock", timeout=settings.lock_timeout_s):
+            yield
+    except Timeout:
+        raise SettingsError(f"{settings.public_db} stayed locked by a running pipeline for "
+                            f"{settings.lock_timeout_s:.0f}s; try again when it has finished.") from None
+
+
 def show(settings: ClioSettings, day: date | None, out=None) -> int:
     out = out or sys.stdout
-    import duckdb
-
     if not settings.public_db.exists():
         print(f"No public DB at {settings.public_db} yet: run `clio demo` or `clio run` first.", file=out)
         return 1
+    with public_db_read_lock(settings):
+        return _print_public(settings, day, out)
+
+
+def _print_public(settings: ClioSettings, day: date | None, out) -> int:
+    import duckdb
+
     con = duckdb.connect(str(settings.public_db), read_only=True)
     try:
         days = [r[0] for r in con.execute(
@@ -227,8 +247,6 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_explore(args: argparse.Namespace) -> int:
-    from filelock import FileLock, Timeout
-
     from clio_dagster.explorer.serve import build_missing, make_server
 
     from clio_dagster.cli_safety import targeted_settings
@@ -237,14 +255,9 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     if not settings.public_db.exists():
         print(f"No public DB at {settings.public_db} yet: run `clio demo` or `clio run` first.")
         return 1
-    try:
-        # The same lock the pipeline's writers take: never read the public DB while a run writes it.
-        with FileLock(f"{settings.public_db}.lock", timeout=settings.lock_timeout_s):
-            written = build_missing(settings.public_db, settings.explorer_dir, rebuild=args.rebuild,
-                                    concern_floor=settings.concern_floor)
-    except Timeout:
-        raise SettingsError(f"{settings.public_db} stayed locked by a running pipeline for "
-                            f"{settings.lock_timeout_s:.0f}s; try again when it has finished.") from None
+    with public_db_read_lock(settings):
+        written = build_missing(settings.public_db, settings.explorer_dir, rebuild=args.rebuild,
+                                concern_floor=settings.concern_floor)
     print(f"Explorer pages in {settings.explorer_dir}: {len(written) - 1} partition page(s) written, index rebuilt.")
     try:
         server = make_server(settings.explorer_dir, args.port)

@@ -83,6 +83,21 @@ def test_show_without_public_db_explains(tmp_path, monkeypatch, capsys):
     assert "run `clio demo` or `clio run` first" in capsys.readouterr().out
 
 
+def test_show_reads_under_the_lock_the_writers_take(tmp_path):
+    """`clio show`, like `clio explore`, waits for a run writing the public DB, then says it stayed locked."""
+    from filelock import FileLock
+
+    from clio_dagster.cli import show
+    from clio_dagster.settings import ClioSettings, SettingsError
+
+    settings = ClioSettings(home=tmp_path / "home", lock_timeout_s=0.2)
+    settings.home.mkdir()
+    duckdb.connect(str(settings.public_db)).close()
+    with FileLock(f"{settings.public_db}.lock"):
+        with pytest.raises(SettingsError, match="stayed locked by a running pipeline"):
+            show(settings, None)
+
+
 def test_ingest_then_run_a_range(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CLIO_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CLIO_MIN_UNIQUE_USERS", "2")
