@@ -179,8 +179,8 @@ def test_offline_backend_reads_the_shipped_leaf_vectors_instead_of_embedding_the
     import json
 
     from clio_dagster.core.embedding import SentenceEmbedder
+    from clio_dagster.core import taxonomy_vectors
     from clio_dagster.llm import OfflineBackend
-    from clio_dagster.llm import offline
 
     embedder = SentenceEmbedder("all-MiniLM-L6-v2")
     centroids = embedder.encode(["fix the KeyError in my python script", "a sourdough bread recipe"])
@@ -190,7 +190,7 @@ def test_offline_backend_reads_the_shipped_leaf_vectors_instead_of_embedding_the
         asked.append(len(texts))
         return embedder.encode(texts)
 
-    offline._LEAF_VECTORS.clear()
+    taxonomy_vectors._CACHE.clear()
     matches = OfflineBackend(taxonomy_min_margin=0.1).leaf_matches(centroids, counting_embed, "all-MiniLM-L6-v2")
     assert asked == []
     assert matches[0].leaf.id.startswith("software.python") and matches[1].leaf.id.startswith("everyday.cooking")
@@ -202,4 +202,4 @@ def test_offline_backend_reads_the_shipped_leaf_vectors_instead_of_embedding_the
     path.write_text(json.dumps({"name": "mine", "version": "1", "areas": [area]}), encoding="utf-8")
     matches = OfflineBackend(taxonomy=str(path)).leaf_matches(centroids, counting_embed, "all-MiniLM-L6-v2")
     assert asked == [2] and matches[1].leaf.id == "a.t.l"  # the leaf's "name. description" and its example
-    offline._LEAF_VECTORS.clear()
+    taxonomy_vectors._CACHE.clear()

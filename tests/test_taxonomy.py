@@ -102,15 +102,33 @@ def test_shipped_leaf_vectors_match_a_fresh_embedding(model):
     import numpy as np
 
     from clio_dagster.core.embedding import SentenceEmbedder
-    from clio_dagster.core.taxonomy_vectors import leaf_vectors_of, shipped_leaf_vectors
+    from clio_dagster.core.taxonomy_vectors import leaf_vectors_of, shipped_vectors
 
     taxonomy = load_taxonomy()
-    shipped = shipped_leaf_vectors(model, taxonomy)
+    shipped = shipped_vectors("leaves", model, taxonomy)
     assert shipped is not None and shipped.shape == (len(taxonomy.leaves), 384)
     texts, owners = leaf_texts(taxonomy)
     sample = sorted(set(range(0, len(taxonomy.leaves), 47)))
     chosen = [(text, sample.index(owner)) for text, owner in zip(texts, owners) if owner in sample]
     fresh = leaf_vectors_of(SentenceEmbedder(model).encode([t for t, _ in chosen]), [o for _, o in chosen], len(sample))
     assert np.allclose(fresh, shipped[sample], atol=1e-4)
-    assert shipped_leaf_vectors(model, parse_taxonomy(_doc(), "mine.json")) is None
-    assert shipped_leaf_vectors("/some/local/model", taxonomy) is None
+    assert shipped_vectors("leaves", model, parse_taxonomy(_doc(), "mine.json")) is None
+    assert shipped_vectors("leaves", "/some/local/model", taxonomy) is None
+
+
+def test_shipped_vocabulary_vectors_match_a_fresh_embedding():
+    """The glossary's word vectors ship for the multilingual embedder only (the one that glosses)."""
+    import numpy as np
+
+    from clio_dagster.core.embedding import SentenceEmbedder
+    from clio_dagster.core.glossary import glossary_words
+    from clio_dagster.core.taxonomy_vectors import shipped_vectors
+
+    taxonomy = load_taxonomy()
+    words = glossary_words(taxonomy.vocabulary)
+    shipped = shipped_vectors("vocabulary", "multilingual-e5-small", taxonomy)
+    assert shipped is not None and shipped.shape == (len(words), 384) and len(words) > 2000
+    sample = list(range(0, len(words), 97))
+    fresh = SentenceEmbedder("multilingual-e5-small").encode([words[i] for i in sample])
+    assert np.allclose(fresh, shipped[sample], atol=2e-3)  # stored in half precision
+    assert shipped_vectors("vocabulary", "all-MiniLM-L6-v2", taxonomy) is None

@@ -22,11 +22,12 @@ proper noun (a word only ever written capitalised mid-sentence) or a scrubber pl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from clio_dagster.core.glossary import GLOSS_NOTE, Glosser
 from clio_dagster.core.keyphrases import Phrase, cluster_phrases
 from clio_dagster.core.taxonomy import TaxonomyNode
 
@@ -127,13 +128,23 @@ def _said_by(leaf: TaxonomyNode, phrase: str) -> bool:
     return all(part in words for part in phrase.split(" "))
 
 
-def compose_name(cluster_id: int, match: LeafMatch | None, phrases: Sequence[Phrase], min_users: int) -> ClusterName:
-    """Name and description from the matched leaf (if any) and the cluster's phrases (best first)."""
+def _listed(phrases: Sequence[str], glosses: Mapping[str, str]) -> str:
+    """The phrases, each glossed in English where it has one ("перефразируй (≈ paraphrase)")."""
+    listed = ", ".join(f"{p} (≈ {glosses[p]})" if p in glosses else p for p in phrases)
+    return listed + (f". {GLOSS_NOTE}" if any(p in glosses for p in phrases) else "")
+
+
+def compose_name(cluster_id: int, match: LeafMatch | None, phrases: Sequence[Phrase], min_users: int,
+                 glosses: Mapping[str, str] | None = None) -> ClusterName:
+    """Name and description from the matched leaf (if any) and the cluster's phrases (best first); `glosses`:
+    English glosses of phrases in other scripts (`core/glossary.py`), shown beside them in the description."""
+    glosses = glosses or {}
     shown = [p.text for p in phrases[:DESCRIPTION_PHRASES]]
     leaf_fields = ({"taxonomy_id": match.leaf.id, "taxonomy_similarity": round(match.similarity, 4),
                     "taxonomy_margin": round(match.margin, 4), "taxonomy_matched": match.matched}
                    if match is not None else {})
-    said = f" Distinctive phrases, each written by at least {min_users} users: {', '.join(shown)}." if shown else ""
+    said = (f" Distinctive phrases, each written by at least {min_users} users: {_listed(shown, glosses)}."
+            if shown else "")
     readable = [p for p in phrases if p.latin and not p.common]
     # Names are English (as Clio writes them): phrases an English reader cannot read name no cluster, so the
     # nearest leaf does, said to be a weak match, when it is all there is.
@@ -154,7 +165,7 @@ def compose_name(cluster_id: int, match: LeafMatch | None, phrases: Sequence[Phr
         joined = " and ".join(p.text for p in lead)
         listed = shown or [p.text for p in lead]
         description = (f"No topic of the taxonomy is close to these requests. Distinctive phrases, each written by "
-                       f"at least {min_users} users: {', '.join(listed)}.")
+                       f"at least {min_users} users: {_listed(listed, glosses)}.")
         return ClusterName(cluster_id, f"Requests about {joined}", description, tuple(listed), **leaf_fields)
     return ClusterName(
         cluster_id, NO_TERMS_NAME,
@@ -173,13 +184,17 @@ def name_clusters(
     languages: Sequence[str | None] | None = None,
     excluded_terms: frozenset[str] = frozenset(),
     excluded_by_cluster: dict[int, frozenset[str]] | None = None,
+    gloss: Glosser | None = None,
 ) -> list[ClusterName]:
     """One heuristic name and description per cluster label, deterministic for the same input. `matches`:
     each cluster's best taxonomy leaf (`match_leaves`); without it names come from phrases alone.
     `excluded_terms` (and phrases holding them) are never used, nor `excluded_by_cluster[label]` in that
-    cluster: how names the auditor rejected are regenerated."""
+    cluster: how names the auditor rejected are regenerated. `gloss`: English glosses for the phrases shown
+    that are not in Latin letters, asked once for all of them."""
     phrases = cluster_phrases(labels, summaries, user_keys, min_unique_users, languages=languages,
                               n_phrases=max(DESCRIPTION_PHRASES, 8), excluded=excluded_terms,
                               excluded_by_cluster=excluded_by_cluster)
-    return [compose_name(label, (matches or {}).get(label), phrases.get(label, []), min_unique_users)
+    foreign = sorted({p.text for found in phrases.values() for p in found[:DESCRIPTION_PHRASES] if not p.latin})
+    glosses = gloss(foreign) if gloss is not None and foreign else {}
+    return [compose_name(label, (matches or {}).get(label), phrases.get(label, []), min_unique_users, glosses)
             for label in sorted(phrases)]

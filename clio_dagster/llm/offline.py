@@ -7,10 +7,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from clio_dagster.core.concern import CONCERN_METHOD, concern_of
+from clio_dagster.core.glossary import GLOSS_MIN_SIMILARITY, Glosser, gloss_phrases, glossary_words
 from clio_dagster.core.language import detect_language
 from clio_dagster.core.naming import NAMING_METHOD, ClusterName, LeafMatch, match_leaves, name_clusters
 from clio_dagster.core.taxonomy import Taxonomy, load_taxonomy
-from clio_dagster.core.taxonomy_vectors import embed_leaves, shipped_leaf_vectors
+from clio_dagster.core.taxonomy_vectors import taxonomy_vectors
 from clio_dagster.core.records import Conversation
 from clio_dagster.core.summarize import extractive_request_summary
 from clio_dagster.llm.base import FacetResult, LLMBackend, NamingInput
@@ -19,10 +20,6 @@ FACETS_METHOD = (
     "heuristic: extractive request summary, PII scrubbed; language by py3langid; no task model; "
     f"concern by {CONCERN_METHOD.removeprefix('heuristic: ')}"
 )
-
-
-# (embedder name, taxonomy digest) → leaf vectors: the taxonomy is embedded once per process and model.
-_LEAF_VECTORS: dict[tuple[str | None, str], np.ndarray] = {}
 
 
 class OfflineBackend(LLMBackend):
@@ -66,24 +63,33 @@ class OfflineBackend(LLMBackend):
         for a bundled embedder and the default taxonomy (`taxonomy_vectors`), else are embedded once per
         process for (embedder, taxonomy digest): every partition of a run matches against the same vectors."""
         taxonomy = self.taxonomy
-        leaves = taxonomy.leaves
-        key = (embedder_name, taxonomy.digest)
-        vectors = _LEAF_VECTORS.get(key) if embedder_name else None
-        if vectors is None:
-            vectors = shipped_leaf_vectors(embedder_name, taxonomy)
-            if vectors is None:
-                vectors = embed_leaves(taxonomy, embed)
-            if embedder_name:
-                _LEAF_VECTORS[key] = vectors
-        contexts = [taxonomy.context_of(leaf.id) for leaf in leaves]
-        return dict(enumerate(match_leaves(centroids, vectors, leaves, self.taxonomy_min_margin, contexts)))
+        vectors = taxonomy_vectors("leaves", taxonomy, embed, embedder_name)
+        contexts = [taxonomy.context_of(leaf.id) for leaf in taxonomy.leaves]
+        return dict(enumerate(match_leaves(centroids, vectors, taxonomy.leaves, self.taxonomy_min_margin, contexts)))
+
+    def glosser(self, embed, embedder_name: str | None) -> Glosser | None:
+        """English glosses of phrases by the taxonomy's nearest word, where the embedder aligns languages."""
+        min_similarity = GLOSS_MIN_SIMILARITY.get(embedder_name or "")
+        if min_similarity is None:
+            return None
+        taxonomy = self.taxonomy
+        words = glossary_words(taxonomy.vocabulary)
+
+        def gloss(phrases: list[str]) -> dict[str, str]:
+            word_vectors = taxonomy_vectors("vocabulary", taxonomy, embed, embedder_name)
+            return gloss_phrases(phrases, np.asarray(embed(phrases), dtype=np.float32), words, word_vectors,
+                                 min_similarity)
+
+        return gloss
 
     def name_clusters(self, naming: NamingInput) -> list[ClusterName]:
         matches = None
+        gloss = None
         if naming.centroids is not None and naming.embed is not None and len(naming.centroids):
             matches = self.leaf_matches(naming.centroids, naming.embed, naming.embedder_name)
+            gloss = self.glosser(naming.embed, naming.embedder_name)
         return name_clusters(naming.labels, naming.summaries, naming.user_keys, naming.min_unique_users,
-                             matches=matches, languages=naming.languages)
+                             matches=matches, languages=naming.languages, gloss=gloss)
 
 
 __all__ = ["OfflineBackend", "FACETS_METHOD", "NAMING_METHOD"]
