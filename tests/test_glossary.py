@@ -7,7 +7,7 @@ import numpy as np
 from clio_dagster.core.audit import OfflineAuditor
 from clio_dagster.core.glossary import GLOSS_NOTE, gloss_phrases, glossary_words
 from clio_dagster.core.keyphrases import Phrase
-from clio_dagster.core.naming import compose_name, name_clusters
+from clio_dagster.core.naming import NAMING_METHOD, compose_name, name_clusters
 from clio_dagster.core.taxonomy import load_taxonomy
 
 
@@ -28,7 +28,8 @@ def test_a_phrase_takes_its_nearest_word_above_the_floor():
 def test_glosses_stand_beside_their_phrase_in_the_description_never_in_the_name():
     phrases = [Phrase("перефразируй", 1.0, 12, latin=False), Phrase("текст", 0.5, 11, latin=False)]
     named = compose_name(3, None, phrases, 10, {"перефразируй": "paraphrase"})
-    assert "перефразируй (≈ paraphrase), текст." in named.description and GLOSS_NOTE in named.description
+    assert "перефразируй (≈ paraphrase), текст." in named.description
+    assert GLOSS_NOTE in NAMING_METHOD  # what ≈ means, beside every offline name
     assert "paraphrase" not in named.name
     plain = compose_name(3, None, phrases, 10)
     assert "≈" not in plain.description
@@ -50,11 +51,11 @@ def test_name_clusters_asks_once_for_the_foreign_phrases_shown():
 
 
 def test_the_auditor_reads_glosses_and_their_note_as_public_words():
-    """A gloss is a taxonomy word and the note is the namer's own wording: neither is a rare user term."""
+    """A gloss is a taxonomy word: never a rare user term."""
     taxonomy = load_taxonomy()
     auditor = OfflineAuditor(rare_terms=frozenset({"paraphrase", "nearest", "approximate"}),
                              safe_words=taxonomy.vocabulary)
-    description = f"Distinctive phrases, each written by at least 10 users: перефразируй (≈ paraphrase). {GLOSS_NOTE}."
+    description = "Distinctive phrases, each written by at least 10 users: перефразируй (≈ paraphrase)."
     assert "paraphrase" in taxonomy.vocabulary
     assert auditor.flagged_terms("Rewrite and paraphrase text", description) == set()
     unaware = OfflineAuditor(rare_terms=frozenset({"paraphrase", "nearest", "approximate"}))

@@ -64,7 +64,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from clio_dagster.core.glossary import GLOSS_NOTE
 from clio_dagster.core.terms import STOP_WORDS, plural_folding, terms_of
 from clio_dagster.core.pii import PLACEHOLDERS, _first_names, find_pii
 
@@ -159,7 +158,6 @@ _TEMPLATE_SENTENCES = (
     "Distinctive phrases, each written by at least users",
     "No topic of the taxonomy is close to these requests",
     "Topic: area:",
-    GLOSS_NOTE,
     "The closest topic of the taxonomy, a weak match",
     "Other requests within",
     "no taxonomy topic is close to these requests, and no phrase of them is both common in this cluster and "

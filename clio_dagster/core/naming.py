@@ -33,7 +33,7 @@ from clio_dagster.core.taxonomy import TaxonomyNode
 
 NAMING_METHOD = (
     "heuristic: taxonomy leaf nearest the cluster centroid (contrastive), refined by phrases written by "
-    ">= min_unique_users users"
+    f">= min_unique_users users; {GLOSS_NOTE}"
 )
 NO_TERMS_NAME = "Requests with no term shared by enough users"
 # Names that tell a reader nothing about the cluster (the offline fallbacks and the auditor's last resort).
@@ -129,9 +129,9 @@ def _said_by(leaf: TaxonomyNode, phrase: str) -> bool:
 
 
 def _listed(phrases: Sequence[str], glosses: Mapping[str, str]) -> str:
-    """The phrases, each glossed in English where it has one ("перефразируй (≈ paraphrase)")."""
-    listed = ", ".join(f"{p} (≈ {glosses[p]})" if p in glosses else p for p in phrases)
-    return listed + (f". {GLOSS_NOTE}" if any(p in glosses for p in phrases) else "")
+    """The phrases, each glossed in English where it has one ("перефразируй (≈ paraphrase)"); what "≈" means
+    is said once per cluster in its naming method (`GLOSS_NOTE`), not in every description."""
+    return ", ".join(f"{p} (≈ {glosses[p]})" if p in glosses else p for p in phrases)
 
 
 def compose_name(cluster_id: int, match: LeafMatch | None, phrases: Sequence[Phrase], min_users: int,
