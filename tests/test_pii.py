@@ -151,15 +151,14 @@ def test_degenerate_inputs_do_not_raise() -> None:
         assert isinstance(out, str)
 
 
-def test_large_input_is_fast() -> None:
-    import time
-
+def test_large_input_is_scrubbed_completely() -> None:
+    """Every repeat of each PII kind in a 240 KB text is found (the scrubber's speed is a benchmark's job:
+    bench/bench_pipeline.py times `facets`, which runs it on every summary)."""
     text = ("Hello, my name is Alice Brown and I work with Python 3.11 on data pipelines. "
             "Reach me at alice@example.org or 555-123-4567. ") * 2000
-    start = time.perf_counter()
-    _, reds = scrub(text)
-    assert time.perf_counter() - start < 5
+    scrubbed, reds = scrub(text)
     assert len(reds) == 6000
+    assert "alice@example.org" not in scrubbed and "555-123-4567" not in scrubbed and "Alice Brown" not in scrubbed
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
