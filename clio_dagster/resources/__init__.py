@@ -17,7 +17,7 @@ from clio_dagster.llm.pricing import DEFAULT_PRICES, ModelPrice
 from clio_dagster.llm.schemas import TASK_OUTPUTS
 from clio_dagster.llm.store import LLMStore
 from clio_dagster.resources.safety import SafetyConfig
-from clio_dagster.resources.validation import refuse_invalid_run, refuse_weaker_run, setting_default
+from clio_dagster.resources.validation import DeploymentGuardedResource, refuse_invalid_run, setting_default
 from clio_dagster.settings import DEFAULT_TAXONOMY_MIN_MARGIN, ClioSettings, SettingsError, load_settings
 from clio_dagster.storage import Warehouse
 
@@ -38,12 +38,11 @@ class WarehouseResource(dg.ConfigurableResource):
         return Path(self.public_db).parent / "explorer"
 
 
-class PipelineConfig(dg.ConfigurableResource):
+class PipelineConfig(DeploymentGuardedResource):
     """Thresholds, k rule, seeds and input limits (the non-backend part of ClioSettings). Every value comes
     from the settings (`build_resources`); a run's config may change them within the settings' constraints,
     and may raise the privacy thresholds but never lower them below `floors`, the deployment's own."""
 
-    floors: dg.ResourceDependency[PrivacyFloors]
     # The deployment's landing folder: where the data is, not a run's choice (and not run config).
     landing_dir: dg.ResourceDependency[str]
     min_unique_users: int = setting_default("min_unique_users")
@@ -64,9 +63,6 @@ class PipelineConfig(dg.ConfigurableResource):
     topic_window_days: int = setting_default("topic_window_days")
     emerging_min_share: float = setting_default("emerging_min_share")
     emerging_growth_factor: float = setting_default("emerging_growth_factor")
-
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        refuse_weaker_run(self, self.floors)
 
     def ingest_limits(self) -> IngestLimits:
         return IngestLimits(self.max_message_chars, self.max_conversation_chars)

@@ -1,20 +1,16 @@
 """Trust-and-safety settings (ClioSettings' concern floor, classifier field, safety mode, coordination rules)
 carried into Dagster as one resource, `safety`."""
 
-import dagster as dg
-
-from clio_dagster.core.privacy import PrivacyFloors
-from clio_dagster.resources.validation import refuse_weaker_run, setting_default
+from clio_dagster.resources.validation import DeploymentGuardedResource, setting_default
 
 
-class SafetyConfig(dg.ConfigurableResource):
+class SafetyConfig(DeploymentGuardedResource):
     """See the trust-and-safety block of `clio_dagster.settings.ClioSettings` for each field.
 
     `safety_mode` alone does not enable safety mode: the run's environment must also name the operator
     (CLIO_SAFETY_OPERATOR, read at run time, never stored in run config), and a run's config cannot switch
     it on where the deployment's settings leave it off (`floors`)."""
 
-    floors: dg.ResourceDependency[PrivacyFloors]
     namespace: str | None = setting_default("namespace")
     concern_floor: float = setting_default("concern_floor")
     classifier_field: str | None = setting_default("classifier_field")
@@ -24,6 +20,3 @@ class SafetyConfig(dg.ConfigurableResource):
     coordination_min_accounts: int = setting_default("coordination_min_accounts")
     coordination_min_cluster_size: int = setting_default("coordination_min_cluster_size")
     coordination_accounts_ratio: float = setting_default("coordination_accounts_ratio")
-
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        refuse_weaker_run(self, self.floors)

@@ -2,8 +2,6 @@
 the run computes: each value within the constraint `ClioSettings` declares for it, and no privacy setting
 weaker than the deployment's (`clio_dagster.core.privacy.floor_refusals`)."""
 
-from __future__ import annotations
-
 from functools import lru_cache
 from typing import Annotated
 
@@ -60,3 +58,14 @@ def refuse_weaker_run(resource: dg.ConfigurableResource, floors: PrivacyFloors) 
     """Also refuses a privacy threshold below the deployment's floor, or a loosening switch it left off."""
     values = {name: getattr(resource, name) for name in type(resource).model_fields if name != "floors"}
     _refuse(resource, settings_violations(resource) + floor_refusals(floors, values))
+
+
+class DeploymentGuardedResource(dg.ConfigurableResource):
+    """A resource whose run config is checked against the deployment's settings when it starts: its values
+    within their settings' constraints, and none weaker than the deployment's privacy floors."""
+
+    # Not run config: the deployment's own values, fixed when the code location loads.
+    floors: dg.ResourceDependency[PrivacyFloors]
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        refuse_weaker_run(self, self.floors)
