@@ -23,6 +23,9 @@ def test_injected_pii_never_reaches_the_public_db(shared_data, tmp_path, capsys)
     assert isinstance(result["leaked_summaries_rate"], float) and 0.0 <= result["leaked_summaries_rate"] <= 1.0
     assert result["leaked_public"] == 0, result["leaked_public_strings"]
     assert all(v["leaked_public"] == 0 for v in result["per_label"].values())
+    # Re-rated as the pipeline's auditor rates (taxonomy words are public), nothing published is below 3.
+    ratings = {int(k): n for k, n in result["published_audit_ratings"].items()}
+    assert ratings and min(ratings) >= 3, ratings
     # Structured identifiers never survive the summary's scrubber.
     for kind in ("EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS"):
         if kind in result["per_label"]:

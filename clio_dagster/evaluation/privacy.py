@@ -179,6 +179,7 @@ def run_privacy_eval(
     from clio_dagster.assets.hierarchy import base_node_id
     from clio_dagster.runner import run_partitions
     from clio_dagster.core.audit import OfflineAuditor, rare_terms_of
+    from clio_dagster.core.taxonomy import load_taxonomy
 
     started = time.perf_counter()
     shared_data, home = Path(shared_data), Path(home)
@@ -278,11 +279,14 @@ def run_privacy_eval(
     leaked_strings = sorted({string for _, string in leaked_pairs})
     leaked_public_by_label = Counter(kind for kind, _ in leaked_pairs)
 
-    # The offline auditor over what was published (Clio: almost all 5, none below 3).
+    # The offline auditor over what was published (Clio: almost all 5, none below 3), as the pipeline's auditor
+    # rates: the taxonomy's words are public vocabulary, never one user's rare term.
+    public_words = load_taxonomy(settings.taxonomy).vocabulary
     audit_ratings: Counter[int] = Counter()
     for day, _cid, name, description, _level in published:
         rows = partitions.get(day.isoformat(), [])
-        auditor = OfflineAuditor(rare_terms_of([r[0] for r in rows], [r[1] for r in rows], settings.min_unique_users))
+        auditor = OfflineAuditor(rare_terms_of([r[0] for r in rows], [r[1] for r in rows], settings.min_unique_users),
+                                 safe_words=public_words)
         audit_ratings[auditor.audit(name, description).rating] += 1
 
     # Where injected conversations ended up: counted inside a published cluster (as numbers only) or not.
