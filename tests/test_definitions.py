@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -73,6 +74,12 @@ def test_dg_check_defs_loads_the_project(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def _graphql(port: int, query: str, variables: dict | None = None) -> dict:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query, "variables": variables or {}}).encode(),
@@ -121,7 +128,7 @@ def test_dagster_dev_serves_the_code_location_and_refuses_weaker_runs(tmp_path):
     """The webserver loads the code location and shows each asset's code version; a run launched through its
     GraphQL API (the launchpad's path) with a privacy threshold below the deployment's fails before any asset
     materialises, saying why; the launchpad's default config holds no secret."""
-    port = 3217
+    port = _free_port()
     dagster = str(Path(sys.executable).parent / "dagster")
     env = _env(tmp_path)
     proc = subprocess.Popen(
@@ -130,9 +137,9 @@ def test_dagster_dev_serves_the_code_location_and_refuses_weaker_runs(tmp_path):
         start_new_session=True,
     )
     query = ("{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } "
-             "assetNodes { assetKey { path } isPartitioned codeVersion } }")
+             "assetNodes { assetKey { path } isPartitioned opVersion } }")
     try:
-        deadline = time.time() + 180
+        deadline = time.time() + 420  # three processes to start; the suite runs on two workers
         payload = None
         while time.time() < deadline:
             try:
@@ -149,8 +156,8 @@ def test_dagster_dev_serves_the_code_location_and_refuses_weaker_runs(tmp_path):
         nodes = {tuple(n["assetKey"]["path"]): n["isPartitioned"] for n in payload["data"]["assetNodes"]}
         assert nodes[("published_clusters",)] is True and nodes[("topic_registry",)] is False
         assert {("raw_conversations",), ("explorer",), ("topic_changes",)} <= set(nodes)
-        # The UI shows each asset's code version: the code part of the reuse fingerprint.
-        assert {n["codeVersion"] for n in payload["data"]["assetNodes"]} == {code_version()}
+        # The UI shows each asset's code version (GraphQL: opVersion): the code part of the reuse fingerprint.
+        assert {n["opVersion"] for n in payload["data"]["assetNodes"]} == {code_version()}
 
         location = entries[0]["name"]
         selector = {"repositoryLocationName": location, "repositoryName": "__repository__", "pipelineName": "daily_job"}
