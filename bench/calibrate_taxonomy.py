@@ -36,8 +36,9 @@ SECTION_START = "<!-- taxonomy:start -->"
 SECTION_END = "<!-- taxonomy:end -->"
 
 
-def first_requests(folder: Path, limit: int) -> list[tuple[str, str]]:
-    """(request summary, language code) of the first `limit` accepted conversations, via the offline facets."""
+def first_requests(folder: Path, limit: int) -> list[tuple[str, str, int | None]]:
+    """(request summary, language code, concern rating) of the first `limit` accepted conversations, via the
+    offline facets."""
     from clio_dagster.core.ingest import Accepted, IngestLimits, SourceLocation, parse_record
     from clio_dagster.llm.offline import OfflineBackend
 
@@ -50,7 +51,7 @@ def first_requests(folder: Path, limit: int) -> list[tuple[str, str]]:
             if len(conversations) >= limit:
                 break
     facets = OfflineBackend().extract_facets(conversations)
-    return [(f.request, f.language_code) for f in facets]
+    return [(f.request, f.language_code, f.concerning) for f in facets]
 
 
 def best_margins(texts: list[str], languages: list[str], model: str, language_neutral: bool) -> np.ndarray:

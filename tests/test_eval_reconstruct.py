@@ -156,13 +156,22 @@ def test_names_mode_judges_the_published_names_and_counts_unpublished_items_as_w
     assert result["n"] == 600 and result["published_base_clusters"] > 0
     assert 0 < result["coverage"] <= 1
     # An item outside every published cluster can't be right.
-    assert result["accuracy"] <= result["coverage"]
+    assert result["accuracy"] <= result["clustering_ceiling"] <= result["coverage"]
     assert result["accuracy"] > 2 * result["chance_accuracy"], result
     assert set(result["generic_share"]) >= {"0"} and all(0 <= v <= 1 for v in result["generic_share"].values())
     # The names judged are the published ones: the offline namer's taxonomy names, not the category names.
     assert result["examples"] and not set(result["examples"]) & {readable(c) for c in ("banking", "travel")}
     # Nothing of the throw-away run is left in the user's home.
     assert not (tmp_path / "clio" / "public.duckdb").exists()
+
+
+def test_clustering_ceiling_names_each_published_cluster_by_its_most_common_category():
+    from clio_dagster.evaluation.names import clustering_ceiling
+
+    categories = ["a", "a", "b", "b", "b", "a", "c"]
+    clusters = [0, 0, 0, 1, 1, 1, None]  # cluster 0: 2 of 3 are "a"; cluster 1: 2 of 3 are "b"; one unclustered
+    assert clustering_ceiling(categories, clusters, {0, 1}) == pytest.approx(4 / 7)
+    assert clustering_ceiling(categories, clusters, {1}) == pytest.approx(2 / 7)  # cluster 0 unpublished
 
 
 def test_judge_takes_the_category_of_the_nearest_anchor():

@@ -92,7 +92,9 @@ from clio_dagster.core.keyphrases import Phrase  # noqa: E402
 from clio_dagster.core.naming import (  # noqa: E402
     GENERIC_NAMES,
     LeafMatch,
+    ConcernSupport,
     compose_name,
+    concern_support,
     contrastive_scores,
     generic_shares,
     is_generic_name,
@@ -118,6 +120,32 @@ def test_a_leaf_close_to_every_cluster_does_not_absorb_them():
     assert all(m.matched for m in matches[:12])
     # The last clusters are close to no leaf: below the threshold, so not named by one.
     assert not matches[-1].matched
+
+
+FRAUD = TaxonomyNode("harm.fraud.plan", 0, "Plan financial fraud", "Forge documents and scam banks.", "harm.fraud",
+                     concerning=True)
+
+
+def test_concern_support_counts_scored_and_concerning_conversations_per_cluster():
+    support = concern_support([0, 0, 0, 0, 1, 1], [1, 3, 5, None, None, None])
+    assert support[0] == ConcernSupport(scored=0.75, concerning=2 / 3)
+    assert support[1] == ConcernSupport(scored=0.0, concerning=0.0)
+
+
+def test_a_concerning_leaf_names_a_cluster_only_with_the_concern_facets_support():
+    # Every cluster's centroid is nearest the fraud leaf by wording; the banking leaf is a close second.
+    leaves = [LEAVES[0], FRAUD]
+    leaf_vectors = np.array([[1, 0, 0], [0, 1, 0]], dtype=np.float32)
+    centroids = np.array([[0.66, 0.75, 0.1]] * 4 + [[0.1, 1, 0.1]], dtype=np.float32)  # fraud leads by 0.006
+    support = [ConcernSupport(1.0, 0.05),  # English, scored, benign: banking questions
+               ConcernSupport(1.0, 0.4),  # scored, concerning: real fraud requests
+               ConcernSupport(0.1, 0.0),  # another language: wording must lead clearly, and barely does
+               None,  # nothing known: never a concerning leaf
+               ConcernSupport(0.1, 0.0)]  # another language, and the fraud leaf leads by far
+    matches = match_leaves(centroids, leaf_vectors, leaves, min_margin=-1.0, support=support)
+    assert [m.leaf.id for m in matches] == [LEAVES[0].id, FRAUD.id, LEAVES[0].id, LEAVES[0].id, FRAUD.id]
+    # Without any support, as before the concern facet ran, concerning leaves are never chosen.
+    assert all(m.leaf.id == LEAVES[0].id for m in match_leaves(centroids[:4], leaf_vectors, leaves, min_margin=-1.0))
 
 
 def test_names_are_the_leaf_refined_by_latin_phrases_it_does_not_already_say():

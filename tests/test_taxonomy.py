@@ -29,6 +29,8 @@ def test_shipped_taxonomy_has_the_promised_shape_and_sources():
     for leaf in taxonomy.leaves:
         assert taxonomy.ancestor(leaf.id, 2).id == leaf.id.split(".")[0]
         assert leaf.description.endswith(".") and len(leaf.name.split()) <= 10
+    # The trust-and-safety branch is marked, and only it: its leaves need the concern facet's support.
+    assert {leaf.id.split(".")[0] for leaf in taxonomy.leaves if leaf.concerning} == {"harmful"}
     texts, owners = leaf_texts(taxonomy)
     assert len(texts) == len(owners) and set(owners) == set(range(len(taxonomy.leaves)))
 
@@ -37,7 +39,12 @@ def test_user_taxonomy_replaces_the_shipped_one(tmp_path, monkeypatch):
     path = tmp_path / "mine.json"
     path.write_text(json.dumps(_doc()), encoding="utf-8")
     taxonomy = load_taxonomy(path)
-    assert [leaf.name for leaf in taxonomy.leaves] == ["Do a thing"]
+    assert [leaf.name for leaf in taxonomy.leaves] == ["Do a thing"] and not taxonomy.leaves[0].concerning
+    flagged = _doc()
+    flagged["areas"][0]["concerning"] = True  # marks the area and everything below it
+    (tmp_path / "flagged.json").write_text(json.dumps(flagged), encoding="utf-8")
+    marked = load_taxonomy(tmp_path / "flagged.json")
+    assert all(node.concerning for node in marked.nodes.values()) and marked.digest != taxonomy.digest
     monkeypatch.setenv("CLIO_TAXONOMY", str(path))
     assert load_settings().taxonomy == path
 

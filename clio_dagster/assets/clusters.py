@@ -181,6 +181,7 @@ def cluster_names(
             seed=pipeline.seed,
             samples=samples,
             languages=rows.column("language_code").to_pylist(),
+            concern=rows.column("concerning").to_pylist(),
             centroids=centroid_matrix,
             embed=embed,
             embedder_name=embedder.model,

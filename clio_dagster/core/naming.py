@@ -41,6 +41,17 @@ GENERIC_NAMES = frozenset({NO_TERMS_NAME, "Requests with no shared terms", "All 
 GENERIC_PREFIXES = ("Other requests within",)
 # How many clusters make a day's mean similarity to a leaf worth subtracting in full.
 CONTRAST_HALF_WEIGHT_CLUSTERS = 10
+# A concerning leaf ("Plan financial fraud and forged documents") on a benign cluster is a false alarm for a
+# trust-and-safety team, and wording alone does not tell them apart: banking questions lead the best benign leaf
+# by as much as real fraud requests do (at most 0.02 either way). The concern facet does
+# (bench/calibrate_concern_gate.py): each of the 14 HH-RLHF red-team clusters a concerning leaf fits best has
+# >= 20% of its conversations rated >= 3; the benign ones it fits best (OpenAssistant; CLINC150, HWU64) <= 15%.
+CONCERN_LEAF_MIN_SHARE = 0.2  # of the cluster's scored conversations rated >= CONCERN_LEAF_MIN_RATING
+CONCERN_LEAF_MIN_RATING = 3  # "moderately concerning" on Clio's 1-5 scale
+# Where the concern facet scored under half the cluster (its lexicon is English), a concerning leaf must instead
+# lead the best other leaf by this contrastive score, above the largest lead seen on a benign cluster (0.022).
+CONCERN_LEAF_UNSCORED_LEAD = 0.03
+CONCERN_LEAF_MIN_SCORED = 0.5
 NAME_PHRASES = 2
 DESCRIPTION_PHRASES = 6
 
@@ -100,15 +111,63 @@ def contrastive_scores(centroids: np.ndarray, leaf_vectors: np.ndarray) -> tuple
     return similarity, similarity - weight * excess
 
 
+@dataclass(frozen=True)
+class ConcernSupport:
+    """What the concern facet says of one cluster: the share of its conversations it scored, and of those the
+    share rated at least CONCERN_LEAF_MIN_RATING."""
+
+    scored: float
+    concerning: float
+
+
+def concern_support(labels: Sequence[int], ratings: Sequence[int | None]) -> dict[int, ConcernSupport]:
+    """Per cluster label, the concern facet's support (`ratings`: each conversation's 1-5 rating, None where
+    the facet could not score it)."""
+    counts: dict[int, list[int]] = {}
+    for label, rating in zip(labels, ratings):
+        total_scored_high = counts.setdefault(int(label), [0, 0, 0])
+        total_scored_high[0] += 1
+        if rating is not None:
+            total_scored_high[1] += 1
+            total_scored_high[2] += int(rating >= CONCERN_LEAF_MIN_RATING)
+    return {label: ConcernSupport(scored / total, high / scored if scored else 0.0)
+            for label, (total, scored, high) in counts.items()}
+
+
+def concern_gate(score: np.ndarray, concerning_leaves: np.ndarray, support: Sequence[ConcernSupport | None]) -> np.ndarray:
+    """`score` (clusters × leaves) with the concerning leaves ruled out (-inf) for every cluster whose concern
+    facet does not support them: under CONCERN_LEAF_MIN_SHARE of its scored conversations rated concerning; or,
+    where it scored under CONCERN_LEAF_MIN_SCORED of them, no concerning leaf leading the best other leaf by
+    CONCERN_LEAF_UNSCORED_LEAD. Without support for a cluster (None) its concerning leaves are ruled out."""
+    if not concerning_leaves.any() or concerning_leaves.all():
+        return score
+    gated = score.copy()
+    lead = score[:, concerning_leaves].max(axis=1) - score[:, ~concerning_leaves].max(axis=1)
+    for row, found in enumerate(support):
+        if found is None:
+            allowed = False
+        elif found.scored >= CONCERN_LEAF_MIN_SCORED:
+            allowed = found.concerning >= CONCERN_LEAF_MIN_SHARE
+        else:
+            allowed = lead[row] >= CONCERN_LEAF_UNSCORED_LEAD
+        if not allowed:
+            gated[row, concerning_leaves] = -np.inf
+    return gated
+
+
 def match_leaves(
     centroids: np.ndarray, leaf_vectors: np.ndarray, leaves: Sequence[TaxonomyNode], min_margin: float,
-    contexts: Sequence[str] | None = None,
+    contexts: Sequence[str] | None = None, support: Sequence[ConcernSupport | None] | None = None,
 ) -> list[LeafMatch]:
     """The best leaf of each cluster (row of `centroids`) by contrastive score; matched when its cosine
-    stands at least `min_margin` above the cluster's median cosine over all leaves (`leaf_margins`)."""
+    stands at least `min_margin` above the cluster's median cosine over all leaves (`leaf_margins`).
+    `support`: each row's concern support (`concern_support`), which concerning leaves need (`concern_gate`);
+    without it they are never chosen."""
     if len(centroids) == 0:
         return []
     similarity, score = contrastive_scores(centroids, leaf_vectors)
+    concerning = np.array([leaf.concerning for leaf in leaves], dtype=bool)
+    score = concern_gate(score, concerning, support if support is not None else [None] * len(score))
     best = score.argmax(axis=1)
     margins = leaf_margins(similarity, best)
     return [

@@ -36,6 +36,9 @@ class TaxonomyNodeModel(BaseModel):
     name: str = Field(min_length=2, max_length=80)
     description: str = Field(min_length=10, max_length=400)
     examples: list[str] = Field(default_factory=list, max_length=20)
+    # Marks a branch of requests that trust-and-safety teams track (and all below it): its leaves name a cluster
+    # only with the concern facet's support (`core.naming.concern_gate`), never on wording alone.
+    concerning: bool = False
     children: list[TaxonomyNodeModel] = Field(default_factory=list)
 
 
@@ -65,6 +68,7 @@ class TaxonomyNode:
     description: str
     parent_id: str | None
     examples: tuple[str, ...] = ()
+    concerning: bool = False  # in a branch marked `concerning` (harmful request types)
 
     @property
     def text(self) -> str:
@@ -109,7 +113,7 @@ class Taxonomy:
 def _flatten(area: TaxonomyNodeModel, source: str) -> list[TaxonomyNode]:
     nodes: list[TaxonomyNode] = []
 
-    def walk(node: TaxonomyNodeModel, depth: int, parent: TaxonomyNodeModel | None) -> None:
+    def walk(node: TaxonomyNodeModel, depth: int, parent: TaxonomyNodeModel | None, concerning: bool) -> None:
         where = f"{source}: node {node.id!r}"
         if not _ID.match(node.id):
             raise TaxonomyError(f"{where}: an id is lower-case letters, digits and _ in dot-separated parts")
@@ -120,12 +124,13 @@ def _flatten(area: TaxonomyNodeModel, source: str) -> list[TaxonomyNode]:
             raise TaxonomyError(f"{where}: every area and topic needs children (the taxonomy has {DEPTH} levels)")
         if level == 0 and node.children:
             raise TaxonomyError(f"{where}: a leaf (level {DEPTH}) cannot have children")
+        concerning = concerning or node.concerning
         nodes.append(TaxonomyNode(node.id, level, " ".join(node.name.split()), " ".join(node.description.split()),
-                                  parent.id if parent else None, tuple(node.examples)))
+                                  parent.id if parent else None, tuple(node.examples), concerning))
         for child in node.children:
-            walk(child, depth + 1, node)
+            walk(child, depth + 1, node, concerning)
 
-    walk(area, 0, None)
+    walk(area, 0, None, False)
     return nodes
 
 

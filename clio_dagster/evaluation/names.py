@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import secrets
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,18 @@ def judge_clusters(cluster_texts: list[str], anchor_texts: list[str], owners: li
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     similarity = vectors[: len(cluster_texts)] @ vectors[len(cluster_texts):].T
     return [owners[int(j)] for j in similarity.argmax(axis=1)]
+
+
+def clustering_ceiling(categories: list[str], clusters: list[int | None], published: set[int]) -> float:
+    """The accuracy of the best names the published base clusters could have: each named as its most common
+    category. Whatever names say, an item outside that category, or in an unpublished cluster, is wrong; so
+    the accuracy judged by names is at most this, and the gap between them is the names' share of the loss."""
+    by_cluster: dict[int, Counter] = defaultdict(Counter)
+    for category, cluster in zip(categories, clusters):
+        if cluster is not None and cluster in published:
+            by_cluster[cluster][category] += 1
+    best = sum(counts.most_common(1)[0][1] for counts in by_cluster.values())
+    return best / len(categories) if categories else 0.0
 
 
 def run_pipeline_on(data: Any, settings: Any, day: date, home: Path) -> tuple[dict[str, int], list[dict]]:
@@ -110,6 +122,7 @@ def reconstruct_by_names(data: Any, settings: Any, judge: Any, judge_model: str,
         "accuracy": round(accuracy(data.categories, predicted), 4),
         "macro_f1": round(macro_f1(data.categories, predicted), 4),
         "coverage": round(sum(covered) / len(covered), 4) if covered else 0.0,
+        "clustering_ceiling": round(clustering_ceiling(list(data.categories), clusters, set(category_of)), 4),
         "generic_share": generic_shares(published),
         "published_base_clusters": len(base),
         "examples": [p["name"] for p in sorted(base, key=lambda p: -p["conversations"])[:10]],

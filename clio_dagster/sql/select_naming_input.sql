@@ -1,4 +1,4 @@
-SELECT m.cluster_id, f.request, f.user_hash, f.language_code
+SELECT m.cluster_id, f.request, f.user_hash, f.language_code, f.concerning
 FROM base_cluster_members AS m
 JOIN facets AS f USING (partition_date, conversation_id)
 WHERE m.partition_date = ?
