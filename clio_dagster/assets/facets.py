@@ -13,9 +13,7 @@ from clio_dagster.core.records import Conversation, Message
 from clio_dagster.core.screening import regex_screen
 from clio_dagster.core.summarize import computed_facets
 from clio_dagster.llm import TaskFailure
-from clio_dagster.llm.claude import ClaudeBackend
 from clio_dagster.resources import LLMResource, WarehouseResource, llm_store, partition_date
-from clio_dagster.settings import SettingsError
 from clio_dagster.storage import load_sql, query_arrow, replace_partition, transaction
 
 # Conversations summarised per step: bounds the raw text held in memory at any n (one page of ~5,000
@@ -54,10 +52,6 @@ def _screen(llm: LLMResource, backend, conversations: list[Conversation]) -> lis
     if llm.screen_regex:
         return regex_screen(conversations, llm.screen_regex)
     if llm.screen_question:
-        if not isinstance(backend, ClaudeBackend):
-            raise SettingsError(
-                "CLIO_SCREEN_QUESTION needs an LLM (CLIO_LLM_BACKEND=claude); offline, use CLIO_SCREEN_REGEX."
-            )
         answers = backend.screen(conversations, llm.screen_question)
         # A conversation the screener could not judge is left out, not guessed in.
         return [answer is True for answer in answers]
@@ -110,9 +104,7 @@ def facets(context: dg.AssetExecutionContext, llm: LLMResource, warehouse: Wareh
             stored = stored_result(con, fingerprint)
         if stored is not None:
             return stored
-    # One Message Batch per day (resumable by its scope) needs the whole day in one call.
-    one_page = isinstance(backend, ClaudeBackend) and backend.settings.use_batches
-    page_size = 2**62 if one_page else FACETS_PAGE_SIZE
+    page_size = 2**62 if backend.facets_whole_day else FACETS_PAGE_SIZE
 
     tables, failures = [], []
     read = screened_out = truncated = redactions = with_redactions = 0

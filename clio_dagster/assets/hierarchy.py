@@ -9,14 +9,12 @@ import pyarrow as pa
 from clio_dagster.assets.daily import daily_asset
 from clio_dagster.core.embedding_cache import embed_with_cache
 from clio_dagster.assets.reuse import input_fingerprint, record_outputs, stored_result
-from clio_dagster.core.audit import OfflineAuditor, rare_terms_of
-from clio_dagster.core.hierarchy import Hierarchy, Node, OfflineParentBuilder, TaxonomyParentBuilder, build_hierarchy
-from clio_dagster.core.naming import LeafMatch, name_clusters
+from clio_dagster.core.audit import rare_terms_of
+from clio_dagster.core.hierarchy import Hierarchy, Node, TaxonomyParentBuilder, build_hierarchy
 from clio_dagster.core.taxonomy import taxonomy_digest
 from clio_dagster.core.privacy import Thresholds
 from clio_dagster.core.publication import AuditedName, decide
-from clio_dagster.llm import TaskFailure
-from clio_dagster.llm.claude import ClaudeBackend
+from clio_dagster.llm.base import Member, Regeneration
 from clio_dagster.llm.hierarchy import LLMParentBuilder
 from clio_dagster.resources import (
     EmbedderResource,
@@ -115,36 +113,6 @@ def hierarchy(
     )
 
 
-class _Auditor:
-    """The LLM auditor for the claude backend, the rule-based one offline; the same 1–5 scale."""
-
-    def __init__(self, backend, rare_terms: frozenset[str]):
-        self.backend = backend
-        # Taxonomy words are public vocabulary: never one user's wording, whoever wrote the name.
-        safe = backend.taxonomy.vocabulary if backend.heuristic else frozenset()
-        self.offline = OfflineAuditor(rare_terms, safe_words=safe)
-
-    # With an LLM auditor, only the high-precision rules join in (OfflineAuditor.backstop_findings): an email,
-    # a person's name or a word fewer than min_unique_users users wrote is never acceptable.
-
-    def audit(self, items: list[tuple[str, str]]) -> list[tuple[int, str]]:
-        if not isinstance(self.backend, ClaudeBackend):
-            results = [self.offline.audit(name, description) for name, description in items]
-            return [(r.rating, r.reason) for r in results]
-        answers = self.backend.audit_privacy([f"{name}: {description}" for name, description in items])
-        verdicts = []
-        for (name, description), answer in zip(items, answers):
-            # An unanswered audit counts as a failure (rating 1): nothing unaudited is published.
-            llm = (1, "auditor gave no valid answer") if isinstance(answer, TaskFailure) else (answer.rating, answer.justification)
-            hard = self.offline.backstop_findings(name, description)
-            worst = min(hard, key=lambda f: f.rating, default=None)
-            if worst is not None and worst.rating < llm[0]:
-                # Defence in depth: deterministic detectors can only lower the LLM's rating.
-                llm = (worst.rating, f"rule {worst.rule} (LLM auditor rated {llm[0]})")
-            verdicts.append(llm)
-        return verdicts
-
-
 @daily_asset(
     group_name="publish",
     deps=["hierarchy"],
@@ -182,12 +150,17 @@ def privacy_audit(
     for index, (cluster_id, *_) in enumerate(membership):
         members[base_node_id(cluster_id)].append(index)
     summaries = [summary for _, _, _, summary, _ in membership]
-    auditor = _Auditor(backend, rare_terms_of(summaries, user_of, pipeline.min_unique_users))
+    auditor = backend.privacy_auditor(rare_terms_of(summaries, user_of, pipeline.min_unique_users))
 
     first = auditor.audit([(n["name"], n["description"]) for n in nodes])
     failing = [i for i, (rating, _) in enumerate(first) if rating < pipeline.min_audit_rating]
-    regenerated = _regenerate(backend, auditor, nodes, failing, first, membership, summaries, user_of, samples,
-                              leaf_of, pipeline)
+    regenerated = backend.regenerate(
+        Regeneration(nodes, failing, first, [Member(*row) for row in membership], samples, leaf_of,
+                     pipeline.min_unique_users),
+        auditor,
+    ) if failing else {}
+    for i in failing:  # a node with no second name keeps its first, and stays unpublished
+        regenerated.setdefault(i, (nodes[i]["name"], nodes[i]["description"]))
     second = dict(zip(failing, auditor.audit([regenerated[i] for i in failing]))) if failing else {}
 
     audits: dict[str, AuditedName] = {}
@@ -242,73 +215,11 @@ def privacy_audit(
             "failed_first_audit": len(failing),
             "passed_after_regeneration": sum(1 for i in failing if second[i][0] >= pipeline.min_audit_rating),
             "min_audit_rating": pipeline.min_audit_rating,
-            "auditor": "llm" if isinstance(backend, ClaudeBackend) else "heuristic: rule-based",
+            "auditor": auditor.method,
             **backend.usage_metadata(),
             "reused": False,
         }
     )
-
-
-def _regenerate(backend, auditor, nodes, failing, first, membership, summaries, user_of, samples, leaf_of, pipeline):
-    """A second name for each failing node, avoiding what the auditor flagged."""
-    regenerated: dict[int, tuple[str, str]] = {}
-    if not failing:
-        return regenerated
-    if isinstance(backend, ClaudeBackend):
-        base = [i for i in failing if nodes[i]["level"] == 0]
-        by_id = {conversation_id: summary for _, conversation_id, _, summary, _ in membership}
-        named = backend.name_cluster_samples(
-            {int(nodes[i]["node_id"][1:]): ([by_id[c] for c in samples.get(int(nodes[i]["node_id"][1:]), []) if c in by_id], [])
-             for i in base},
-            feedback={int(nodes[i]["node_id"][1:]): first[i][1] for i in base},
-        )
-        for i in base:
-            answer = named.get(int(nodes[i]["node_id"][1:]))
-            if answer is not None and not isinstance(answer, TaskFailure):
-                regenerated[i] = (answer.name, answer.summary)
-        parents = [i for i in failing if nodes[i]["level"] > 0]
-        kids = defaultdict(list)
-        for n in nodes:
-            if n["parent_id"]:
-                kids[n["parent_id"]].append(f"{n['name']}: {n['description']}")
-        answers = backend.rename_parent([kids[nodes[i]["node_id"]] for i in parents], [first[i][1] for i in parents])
-        for i, answer in zip(parents, answers):
-            if not isinstance(answer, TaskFailure):
-                regenerated[i] = (answer.name, answer.summary)
-    else:
-        labels = [cluster_id for cluster_id, *_ in membership]
-        languages = [language for *_, language in membership]
-        taxonomy = backend.taxonomy
-        matches = {c: LeafMatch(taxonomy.nodes[leaf], similarity or 0.0, bool(matched), taxonomy.context_of(leaf),
-                                margin or 0.0)
-                   for c, (leaf, similarity, matched, margin) in leaf_of.items() if leaf in taxonomy.nodes}
-        all_nodes = {n["node_id"]: n for n in nodes}
-        flagged_of = {i: frozenset(auditor.offline.flagged_terms(nodes[i]["name"], nodes[i]["description"]))
-                      for i in failing}
-        base_failing = {int(nodes[i]["node_id"][1:]): i for i in failing if nodes[i]["level"] == 0}
-        if base_failing:
-            # One naming pass for every failing base cluster, each without its own flagged terms.
-            renamed = name_clusters(labels, summaries, user_of, pipeline.min_unique_users, matches=matches,
-                                    languages=languages,
-                                    excluded_by_cluster={c: flagged_of[i] for c, i in base_failing.items()})
-            for named in renamed:
-                if named.cluster_id in base_failing:
-                    regenerated[base_failing[named.cluster_id]] = (named.name, named.description)
-        for i in failing:
-            node = nodes[i]
-            flagged = flagged_of[i]
-            if node["level"] == 0:
-                continue
-            else:
-                children = [Node(n["node_id"], n["level"], n["name"], n["description"], n["conversations"],
-                                 tuple(n["terms"])) for n in nodes if n["parent_id"] == node["node_id"]]
-                siblings = [Node(n["node_id"], n["level"], n["name"], n["description"], n["conversations"],
-                                 tuple(n["terms"])) for n in all_nodes.values() if n["level"] == node["level"] - 1]
-                proposal = OfflineParentBuilder.name_group(children, siblings, flagged)
-                regenerated[i] = (proposal.name, proposal.description)
-    for i in failing:
-        regenerated.setdefault(i, (nodes[i]["name"], nodes[i]["description"]))
-    return regenerated
 
 
 _AUDIT_SCHEMA = pa.schema([

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -12,6 +13,8 @@ from pydantic import BaseModel, Field
 
 from clio_dagster.core.naming import ClusterName
 from clio_dagster.core.records import Conversation
+from clio_dagster.settings import SettingsError
+from clio_dagster.core.audit import OfflineAuditor
 
 
 class FacetResult(BaseModel):
@@ -56,6 +59,57 @@ class NamingInput:
     centroids: np.ndarray | None = None
     embed: Callable[[list[str]], np.ndarray] | None = None
     embedder_name: str | None = None  # what `embed` runs (a cache key for vectors that never change)
+    # Each summary's concern rating (Clio's 1-5 `concerning` facet; None where it was not scored).
+    concern: Sequence[int | None] | None = None
+
+
+@dataclass(frozen=True)
+class Member:
+    """One clustered conversation as the privacy stages see it."""
+
+    cluster_id: int
+    conversation_id: str
+    user_key: str
+    summary: str
+    language: str | None
+
+
+@dataclass(frozen=True)
+class Regeneration:
+    """What a regenerator (`llm.regeneration`) reads: the candidate nodes (hierarchy_nodes rows, by level then
+    id), the indices of those that failed the audit with their first (rating, reason), every base cluster's
+    members, each base cluster's sampled conversation ids, and where the offline namer placed each base cluster
+    in the taxonomy (cluster id → (leaf id, similarity, matched, margin))."""
+
+    nodes: Sequence[dict[str, Any]]
+    failing: Sequence[int]
+    first: Sequence[tuple[int, str]]
+    members: Sequence[Member]
+    samples: dict[int, Sequence[str]]
+    leaf_of: dict[int, tuple]
+    min_unique_users: int
+
+    def base_cluster_of(self, index: int) -> int:
+        return int(self.nodes[index]["node_id"][1:])
+
+    def failing_at(self, base: bool) -> list[int]:
+        return [i for i in self.failing if (self.nodes[i]["level"] == 0) == base]
+
+
+class PrivacyAuditor(ABC):
+    """Rates (name, description) pairs 1–5 (`llm.auditing`); `rules` are the deterministic detectors every
+    auditor keeps, also used to tell a regenerated name which words to avoid."""
+
+    method: str
+    rules: OfflineAuditor
+
+    @abstractmethod
+    def audit(self, items: list[tuple[str, str]]) -> list[tuple[int, str]]:
+        """(rating 1–5, reason) per item, in order."""
+
+
+class LLMRequired(SettingsError):
+    """A setting asks the offline backend for what only an LLM can do; the message says what to set."""
 
 
 class LLMBackend(ABC):
@@ -65,6 +119,8 @@ class LLMBackend(ABC):
     naming_method: str
     # True when naming needs contrastive samples (NamingInput.samples) rather than every summary.
     contrastive: bool = False
+    # True when a day's facets go in one call (one Message Batch per day) rather than page by page.
+    facets_whole_day: bool = False
 
     @abstractmethod
     def extract_facets(self, conversations: Sequence[Conversation]) -> list[FacetResult | TaskFailure]:
@@ -73,6 +129,19 @@ class LLMBackend(ABC):
     @abstractmethod
     def name_clusters(self, naming: NamingInput) -> list[ClusterName]:
         """A short name and a description per cluster label, with no private information."""
+
+    def screen(self, conversations: Sequence[Conversation], question: str) -> list[bool | TaskFailure]:
+        """Whether each conversation answers yes to `question` (a targeted run's screen); needs an LLM."""
+        raise LLMRequired("CLIO_SCREEN_QUESTION needs an LLM (CLIO_LLM_BACKEND=claude); offline, use CLIO_SCREEN_REGEX.")
+
+    @abstractmethod
+    def privacy_auditor(self, rare_terms: frozenset[str]) -> PrivacyAuditor:
+        """The auditor of candidate names (`llm.auditing`); `rare_terms`: words fewer than min_unique_users
+        users wrote, never acceptable in a name."""
+
+    @abstractmethod
+    def regenerate(self, request: Regeneration, auditor: PrivacyAuditor) -> dict[int, tuple[str, str]]:
+        """A second (name, description) for failing nodes, by node index (`llm.regeneration`)."""
 
     def usage_metadata(self) -> dict:
         """Calls, tokens and cost so far (for Dagster metadata); empty for backends that make no calls."""

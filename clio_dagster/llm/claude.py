@@ -27,7 +27,9 @@ from clio_dagster.core.language import detect_language
 from clio_dagster.core.naming import ClusterName
 from clio_dagster.core.records import Conversation
 from clio_dagster.core.transcript import format_transcript
-from clio_dagster.llm.base import FacetResult, LLMBackend, NamingInput, TaskFailure
+from clio_dagster.llm.auditing import LLMAuditor
+from clio_dagster.llm.base import FacetResult, LLMBackend, NamingInput, PrivacyAuditor, Regeneration, TaskFailure
+from clio_dagster.llm.regeneration import regenerate_with_llm
 from clio_dagster.llm.pricing import ModelPrice, TokenUsage, price_for
 from clio_dagster.llm.schemas import TASK_OUTPUTS, tool_definition, tool_name
 from clio_dagster.llm.store import CacheKey, LLMStore, UsageRow
@@ -573,6 +575,16 @@ class ClaudeBackend(LLMBackend):
         ]
         outputs = self.run(requests)
         return [outputs[str(i)] for i in range(len(children))]
+
+    @property
+    def facets_whole_day(self) -> bool:  # one Message Batch per day (resumable by its scope)
+        return self.settings.use_batches
+
+    def privacy_auditor(self, rare_terms: frozenset[str]) -> PrivacyAuditor:
+        return LLMAuditor(self, rare_terms)
+
+    def regenerate(self, request: Regeneration, auditor: PrivacyAuditor) -> dict[int, tuple[str, str]]:
+        return regenerate_with_llm(request, self)
 
     def audit_privacy(self, clusters: list[str]) -> list[BaseModel | TaskFailure]:
         """Each 'name: description' → AuditOutput(justification, rating 1–5)."""

@@ -9,12 +9,22 @@ import numpy as np
 from clio_dagster.core.concern import CONCERN_METHOD, concern_of
 from clio_dagster.core.glossary import GLOSS_MIN_SIMILARITY, Glosser, gloss_phrases, glossary_words
 from clio_dagster.core.language import detect_language
-from clio_dagster.core.naming import NAMING_METHOD, ClusterName, LeafMatch, match_leaves, name_clusters
+from clio_dagster.core.naming import (
+    NAMING_METHOD,
+    ClusterName,
+    ConcernSupport,
+    LeafMatch,
+    concern_support,
+    match_leaves,
+    name_clusters,
+)
 from clio_dagster.core.taxonomy import Taxonomy, load_taxonomy
 from clio_dagster.core.taxonomy_vectors import taxonomy_vectors
 from clio_dagster.core.records import Conversation
 from clio_dagster.core.summarize import extractive_request_summary
-from clio_dagster.llm.base import FacetResult, LLMBackend, NamingInput
+from clio_dagster.llm.auditing import RuleAuditor
+from clio_dagster.llm.base import FacetResult, LLMBackend, NamingInput, PrivacyAuditor, Regeneration
+from clio_dagster.llm.regeneration import regenerate_offline
 
 FACETS_METHOD = (
     "heuristic: extractive request summary, PII scrubbed; language by py3langid; no task model; "
@@ -58,14 +68,18 @@ class OfflineBackend(LLMBackend):
             )
         return results
 
-    def leaf_matches(self, centroids: np.ndarray, embed, embedder_name: str | None = None) -> dict[int, LeafMatch]:
-        """Cluster id (row of `centroids`) → its best taxonomy leaf. The leaves' vectors come from package data
+    def leaf_matches(self, centroids: np.ndarray, embed, embedder_name: str | None = None,
+                     support: dict[int, ConcernSupport] | None = None) -> dict[int, LeafMatch]:
+        """Cluster id (row of `centroids`) → its best taxonomy leaf; a concerning leaf only where `support`
+        (cluster id → what the concern facet says of it) backs it. The leaves' vectors come from package data
         for a bundled embedder and the default taxonomy (`taxonomy_vectors`), else are embedded once per
         process for (embedder, taxonomy digest): every partition of a run matches against the same vectors."""
         taxonomy = self.taxonomy
         vectors = taxonomy_vectors("leaves", taxonomy, embed, embedder_name)
         contexts = [taxonomy.context_of(leaf.id) for leaf in taxonomy.leaves]
-        return dict(enumerate(match_leaves(centroids, vectors, taxonomy.leaves, self.taxonomy_min_margin, contexts)))
+        rows = [(support or {}).get(cluster_id) for cluster_id in range(len(centroids))]
+        return dict(enumerate(match_leaves(centroids, vectors, taxonomy.leaves, self.taxonomy_min_margin, contexts,
+                                           rows)))
 
     def glosser(self, embed, embedder_name: str | None) -> Glosser | None:
         """English glosses of phrases by the taxonomy's nearest word, where the embedder aligns languages."""
@@ -82,11 +96,19 @@ class OfflineBackend(LLMBackend):
 
         return gloss
 
+    def privacy_auditor(self, rare_terms: frozenset[str]) -> PrivacyAuditor:
+        # Taxonomy words are public vocabulary: never one user's wording.
+        return RuleAuditor(rare_terms, safe_words=self.taxonomy.vocabulary)
+
+    def regenerate(self, request: Regeneration, auditor: PrivacyAuditor) -> dict[int, tuple[str, str]]:
+        return regenerate_offline(request, auditor.rules, self.taxonomy)
+
     def name_clusters(self, naming: NamingInput) -> list[ClusterName]:
         matches = None
         gloss = None
         if naming.centroids is not None and naming.embed is not None and len(naming.centroids):
-            matches = self.leaf_matches(naming.centroids, naming.embed, naming.embedder_name)
+            support = concern_support(naming.labels, naming.concern) if naming.concern is not None else None
+            matches = self.leaf_matches(naming.centroids, naming.embed, naming.embedder_name, support)
             gloss = self.glosser(naming.embed, naming.embedder_name)
         return name_clusters(naming.labels, naming.summaries, naming.user_keys, naming.min_unique_users,
                              matches=matches, languages=naming.languages, gloss=gloss)
