@@ -10,12 +10,11 @@ from clio_dagster.assets.daily import daily_asset
 from clio_dagster.core.embedding_cache import embed_with_cache
 from clio_dagster.assets.reuse import input_fingerprint, record_outputs, stored_result
 from clio_dagster.core.audit import rare_terms_of
-from clio_dagster.core.hierarchy import Hierarchy, Node, TaxonomyParentBuilder, build_hierarchy
+from clio_dagster.core.hierarchy import Hierarchy, Node, build_hierarchy
 from clio_dagster.core.taxonomy import taxonomy_digest
 from clio_dagster.core.privacy import Thresholds
 from clio_dagster.core.publication import AuditedName, decide
 from clio_dagster.llm.base import Member, Regeneration
-from clio_dagster.llm.hierarchy import LLMParentBuilder
 from clio_dagster.resources import (
     EmbedderResource,
     LLMResource,
@@ -76,7 +75,7 @@ def hierarchy(
              r["taxonomy_id"])
         for r in rows
     ]
-    builder = TaxonomyParentBuilder(backend.taxonomy) if backend.heuristic else LLMParentBuilder(backend)
+    builder = backend.parent_builder()
     def embed(texts: list[str]):
         return embed_with_cache(texts, embedder.get(), warehouse.get()).matrix
 

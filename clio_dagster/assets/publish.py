@@ -1,12 +1,13 @@
 """published_clusters: the only asset that writes the public DB (the publish step of write-audit-publish)."""
 
-from collections import Counter, defaultdict
+from collections import Counter
 
 import dagster as dg
-import numpy as np
+import polars as pl
 import pyarrow as pa
 
 from clio_dagster.assets.daily import daily_asset
+from clio_dagster.core.aggregates import facet_breakdowns, node_clusters, node_statistics
 from clio_dagster.core.naming import generic_shares
 from clio_dagster.core.privacy import FacetCount, pool_small_values
 from clio_dagster.core.substrings import count_substrings
@@ -27,10 +28,6 @@ _CLUSTER_SCHEMA = pa.schema(
         ("heuristic", pa.bool_()), ("x", pa.float64()), ("y", pa.float64()), ("spread", pa.float64()),
     ]
 )
-
-
-def _turns_bucket(turns: int) -> str:
-    return "1-2" if turns <= 2 else "3-4" if turns <= 4 else "5-8" if turns <= 8 else "9+"
 
 
 def _preview(rows: list[dict]) -> str:
@@ -74,7 +71,7 @@ def published_clusters(
                                 "ORDER BY node_id", [day]).fetchall())
         methods = dict(con.execute("SELECT DISTINCT level, method FROM hierarchy_nodes WHERE partition_date = ? "
                                    "ORDER BY level", [day]).fetchall())
-        conversations = con.execute(load_sql("select_published_members.sql"), [day]).fetchall()
+        conversations = pl.from_arrow(query_arrow(con, load_sql("select_published_members.sql"), [day]))
         total = con.execute("SELECT count(*) FROM facets WHERE partition_date = ?", [day]).fetchone()[0]
         private_ids = [r[0] for r in con.execute(
             "SELECT conversation_id FROM raw_conversations WHERE partition_date = ? "
@@ -82,51 +79,24 @@ def published_clusters(
         ).fetchall()]
 
     published = {r["node_id"]: r for r in audit if r["decision"] in ("publish", "publish_generic_name")}
-    # Members of a published node: its own conversations (base) or those of its published descendants.
-    members: dict[str, list[int]] = defaultdict(list)
-    for index, row in enumerate(conversations):
-        members[f"b{row[0]:05d}"].append(index)
-    for level in sorted({r["level"] for r in published.values()}):
-        for node_id, row in published.items():
-            if row["level"] == level and level > 0:
-                members[node_id] = sorted(i for child, parent in tree.items()
-                                          if parent == node_id and child in published for i in members[child])
-    points = np.array([(r[5], r[6]) for r in conversations], dtype=np.float64) if conversations else np.zeros((0, 2))
+    nodes = node_clusters({node_id: row["level"] for node_id, row in published.items()}, tree)
+    statistics = node_statistics(conversations, nodes)
 
-    rows, facet_counts = [], []
+    rows = []
     for node_id, row in sorted(published.items(), key=lambda kv: (kv[1]["level"], kv[0])):
-        idx = members[node_id]
-        turns = [conversations[i][3] for i in idx]
-        concern = [conversations[i][4] for i in idx if conversations[i][4] is not None]
-        xy = points[idx]
-        has_xy = len(xy) and not np.isnan(xy).any()
-        centre = xy.mean(axis=0) if has_xy else (None, None)
+        stats = statistics.get(node_id, {})
         rows.append({
             "partition_date": day, "cluster_id": node_id, "level": row["level"], "parent_id": row["public_parent_id"],
             "name": row["final_name"], "description": row["final_description"],
             "conversations": row["conversations"], "unique_users": row["unique_users"],
             "share": row["conversations"] / total if total else 0.0,
-            "mean_turns": float(np.mean(turns)) if turns else 0.0,
-            "concerning_mean": float(np.mean(concern)) if concern else None,
+            "mean_turns": stats.get("mean_turns") or 0.0, "concerning_mean": stats.get("concerning_mean"),
             "naming_method": methods.get(row["level"], ""), "heuristic": llm.backend == "offline",
-            "x": float(centre[0]) if has_xy else None, "y": float(centre[1]) if has_xy else None,
-            "spread": float(np.sqrt(((xy - centre) ** 2).sum(axis=1).mean())) if has_xy else None,
+            "x": stats.get("x"), "y": stats.get("y"), "spread": stats.get("spread"),
         })
-        for facet, value_of in (
-            ("language", lambda i: conversations[i][2]),
-            ("turns", lambda i: _turns_bucket(conversations[i][3])),
-            ("concerning", lambda i: None if conversations[i][4] is None else str(conversations[i][4])),
-        ):
-            users_by_value: dict[str, set[str]] = defaultdict(set)
-            count_by_value: Counter[str] = Counter()
-            for i in idx:
-                value = value_of(i)
-                if value is None:  # no concern score (offline backend)
-                    continue
-                users_by_value[value].add(conversations[i][1])
-                count_by_value[value] += 1
-            facet_counts.extend(FacetCount(len(rows) - 1, facet, v, n, len(users_by_value[v]))
-                                for v, n in sorted(count_by_value.items()))
+    row_of = {row["cluster_id"]: index for index, row in enumerate(rows)}
+    facet_counts = [FacetCount(row_of[node_id], facet, value, n, users) for node_id, facet, value, n, users
+                    in facet_breakdowns(conversations, nodes).iter_rows()]
     pooled = pool_small_values(facet_counts, pipeline.min_unique_users)
     facet_table = pa.table({
         "partition_date": pa.array([day] * len(pooled), pa.date32()),

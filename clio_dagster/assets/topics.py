@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 import numpy as np
+import polars as pl
 import pyarrow as pa
 
 from clio_dagster.assets.daily import OWNERS
@@ -114,39 +115,32 @@ def _conversation_shares(
     return out
 
 
+# The public tables of the registry: column → (the record's attribute, type); rows follow the records' order.
+TOPICS_COLUMNS = {"topic_id": ("topic_id", pl.String), "level": ("level", pl.Int32),
+                  "first_seen": ("first_seen", pl.Date), "last_seen": ("last_seen", pl.Date),
+                  "days_seen": ("days_seen", pl.Int32), "latest_name": ("latest_name", pl.String),
+                  "latest_description": ("latest_description", pl.String), "names": ("names", pl.List(pl.String))}
+TOPIC_DAYS_COLUMNS = {"topic_id": ("topic_id", pl.String), "partition_date": ("day", pl.Date),
+                      "cluster_id": ("cluster_id", pl.String), "name": ("name", pl.String),
+                      "conversations": ("conversations", pl.Int32), "unique_users": ("users", pl.Int32),
+                      "share": ("share", pl.Float64), "concerning_mean": ("concerning_mean", pl.Float64),
+                      "similarity": ("similarity", pl.Float64), "growth": ("growth", pl.Float64),
+                      "baseline_share": ("baseline_share", pl.Float64)}
+EMERGING_COLUMNS = {"partition_date": ("day", pl.Date), "topic_id": ("topic_id", pl.String),
+                    "level": ("level", pl.Int32), "name": ("name", pl.String), "reason": ("reason", pl.String),
+                    "share": ("share", pl.Float64), "growth": ("growth", pl.Float64)}
+
+
+def _frame(records: list, columns: dict[str, tuple[str, pl.DataType]]) -> pa.Table:
+    data = {column: [getattr(r, attribute) for r in records] for column, (attribute, _) in columns.items()}
+    return pl.DataFrame(data, schema={column: dtype for column, (_, dtype) in columns.items()}).to_arrow()
+
+
 def _tables(registry: Registry) -> dict[str, pa.Table]:
-    topics = sorted(registry.topics.values(), key=lambda t: t.topic_id)
     return {
-        "topics": pa.table({
-            "topic_id": [t.topic_id for t in topics], "level": pa.array([t.level for t in topics], pa.int32()),
-            "first_seen": pa.array([t.first_seen for t in topics], pa.date32()),
-            "last_seen": pa.array([t.last_seen for t in topics], pa.date32()),
-            "days_seen": pa.array([t.days_seen for t in topics], pa.int32()),
-            "latest_name": [t.latest_name for t in topics],
-            "latest_description": [t.latest_description for t in topics],
-            "names": pa.array([t.names for t in topics], pa.list_(pa.string())),
-        }),
-        "topic_days": pa.table({
-            "topic_id": [r.topic_id for r in registry.topic_days],
-            "partition_date": pa.array([r.day for r in registry.topic_days], pa.date32()),
-            "cluster_id": [r.cluster_id for r in registry.topic_days],
-            "name": [r.name for r in registry.topic_days],
-            "conversations": pa.array([r.conversations for r in registry.topic_days], pa.int32()),
-            "unique_users": pa.array([r.users for r in registry.topic_days], pa.int32()),
-            "share": pa.array([r.share for r in registry.topic_days], pa.float64()),
-            "concerning_mean": pa.array([r.concerning_mean for r in registry.topic_days], pa.float64()),
-            "similarity": pa.array([r.similarity for r in registry.topic_days], pa.float64()),
-            "growth": pa.array([r.growth for r in registry.topic_days], pa.float64()),
-            "baseline_share": pa.array([r.baseline_share for r in registry.topic_days], pa.float64()),
-        }),
-        "emerging_topics": pa.table({
-            "partition_date": pa.array([e.day for e in registry.emerging], pa.date32()),
-            "topic_id": [e.topic_id for e in registry.emerging],
-            "level": pa.array([e.level for e in registry.emerging], pa.int32()),
-            "name": [e.name for e in registry.emerging], "reason": [e.reason for e in registry.emerging],
-            "share": pa.array([e.share for e in registry.emerging], pa.float64()),
-            "growth": pa.array([e.growth for e in registry.emerging], pa.float64()),
-        }),
+        "topics": _frame(sorted(registry.topics.values(), key=lambda t: t.topic_id), TOPICS_COLUMNS),
+        "topic_days": _frame(registry.topic_days, TOPIC_DAYS_COLUMNS),
+        "emerging_topics": _frame(registry.emerging, EMERGING_COLUMNS),
     }
 
 

@@ -15,6 +15,7 @@ from clio_dagster.core.naming import ClusterName
 from clio_dagster.core.records import Conversation
 from clio_dagster.settings import SettingsError
 from clio_dagster.core.audit import OfflineAuditor
+from clio_dagster.core.hierarchy import ParentBuilder
 
 
 class FacetResult(BaseModel):
@@ -133,6 +134,10 @@ class LLMBackend(ABC):
     def screen(self, conversations: Sequence[Conversation], question: str) -> list[bool | TaskFailure]:
         """Whether each conversation answers yes to `question` (a targeted run's screen); needs an LLM."""
         raise LLMRequired("CLIO_SCREEN_QUESTION needs an LLM (CLIO_LLM_BACKEND=claude); offline, use CLIO_SCREEN_REGEX.")
+
+    @abstractmethod
+    def parent_builder(self) -> ParentBuilder:
+        """What proposes, names and assigns the parents of a day's base clusters (`core.hierarchy`)."""
 
     @abstractmethod
     def privacy_auditor(self, rare_terms: frozenset[str]) -> PrivacyAuditor:

@@ -23,11 +23,13 @@ from typing import Any
 import anthropic
 from pydantic import BaseModel, ValidationError
 
+from clio_dagster.core.hierarchy import ParentBuilder
 from clio_dagster.core.language import detect_language
 from clio_dagster.core.naming import ClusterName
 from clio_dagster.core.records import Conversation
 from clio_dagster.core.transcript import format_transcript
 from clio_dagster.llm.auditing import LLMAuditor
+from clio_dagster.llm.hierarchy import LLMParentBuilder
 from clio_dagster.llm.base import FacetResult, LLMBackend, NamingInput, PrivacyAuditor, Regeneration, TaskFailure
 from clio_dagster.llm.regeneration import regenerate_with_llm
 from clio_dagster.llm.pricing import ModelPrice, TokenUsage, price_for
@@ -579,6 +581,9 @@ class ClaudeBackend(LLMBackend):
     @property
     def facets_whole_day(self) -> bool:  # one Message Batch per day (resumable by its scope)
         return self.settings.use_batches
+
+    def parent_builder(self) -> ParentBuilder:
+        return LLMParentBuilder(self)
 
     def privacy_auditor(self, rare_terms: frozenset[str]) -> PrivacyAuditor:
         return LLMAuditor(self, rare_terms)

@@ -14,8 +14,7 @@ import numpy as np
 
 from clio_dagster.core.clustering import kmeans
 from clio_dagster.core.hierarchy import Node, ProposedParent
-from clio_dagster.llm.base import TaskFailure
-from clio_dagster.llm.claude import ClaudeBackend
+from clio_dagster.llm.base import LLMBackend, TaskFailure
 
 NEIGHBOURHOOD_SIZE = 40
 NEARBY_OUTSIDE = 5
@@ -37,7 +36,7 @@ def _match(answer: str, parents: list[str]) -> str | None:
 class LLMParentBuilder:
     method = "llm: Clio hierarchizer (propose, dedupe, assign, rename)"
 
-    def __init__(self, backend: ClaudeBackend):
+    def __init__(self, backend: LLMBackend):  # one with the hierarchizer tasks (ClaudeBackend)
         self.backend = backend
 
     def build(self, children: list[Node], vectors: np.ndarray, n_parents: int, level: int, seed: int) -> list[ProposedParent]:

@@ -8,6 +8,7 @@ import numpy as np
 
 from clio_dagster.core.concern import CONCERN_METHOD, concern_of
 from clio_dagster.core.glossary import GLOSS_MIN_SIMILARITY, Glosser, gloss_phrases, glossary_words
+from clio_dagster.core.hierarchy import ParentBuilder, TaxonomyParentBuilder
 from clio_dagster.core.language import detect_language
 from clio_dagster.core.naming import (
     NAMING_METHOD,
@@ -95,6 +96,9 @@ class OfflineBackend(LLMBackend):
                                  min_similarity)
 
         return gloss
+
+    def parent_builder(self) -> ParentBuilder:
+        return TaxonomyParentBuilder(self.taxonomy)
 
     def privacy_auditor(self, rare_terms: frozenset[str]) -> PrivacyAuditor:
         # Taxonomy words are public vocabulary: never one user's wording.
