@@ -144,6 +144,10 @@ def test_a_concerning_leaf_names_a_cluster_only_with_the_concern_facets_support(
                ConcernSupport(0.1, 0.0)]  # another language, and the fraud leaf leads by far
     matches = match_leaves(centroids, leaf_vectors, leaves, min_margin=-1.0, support=support)
     assert [m.leaf.id for m in matches] == [LEAVES[0].id, FRAUD.id, LEAVES[0].id, LEAVES[0].id, FRAUD.id]
+    # Mostly concerning by the facet: a concerning leaf names it even where the wording sits nearer a benign one.
+    mostly = match_leaves(np.array([[1, 0.2, 0.1]], dtype=np.float32), leaf_vectors, leaves, min_margin=-1.0,
+                          support=[ConcernSupport(1.0, 0.6)])
+    assert mostly[0].leaf.id == FRAUD.id
     # Without any support, as before the concern facet ran, concerning leaves are never chosen.
     assert all(m.leaf.id == LEAVES[0].id for m in match_leaves(centroids[:4], leaf_vectors, leaves, min_margin=-1.0))
 

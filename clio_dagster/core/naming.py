@@ -52,6 +52,10 @@ CONCERN_LEAF_MIN_RATING = 3  # "moderately concerning" on Clio's 1-5 scale
 # lead the best other leaf by this contrastive score, above the largest lead seen on a benign cluster (0.022).
 CONCERN_LEAF_UNSCORED_LEAD = 0.03
 CONCERN_LEAF_MIN_SCORED = 0.5
+# And the mirror: a cluster that the concern facet rates mostly concerning is named within the concerning branch,
+# however benign its wording ("I want to ..." requests to rob, steal and hurt sat under "Find purpose and life
+# direction"). No cluster of the benign calibration sets comes near this share (at most 0.15).
+CONCERN_LEAF_REQUIRED_SHARE = 0.5
 NAME_PHRASES = 2
 DESCRIPTION_PHRASES = 6
 
@@ -138,7 +142,9 @@ def concern_gate(score: np.ndarray, concerning_leaves: np.ndarray, support: Sequ
     """`score` (clusters × leaves) with the concerning leaves ruled out (-inf) for every cluster whose concern
     facet does not support them: under CONCERN_LEAF_MIN_SHARE of its scored conversations rated concerning; or,
     where it scored under CONCERN_LEAF_MIN_SCORED of them, no concerning leaf leading the best other leaf by
-    CONCERN_LEAF_UNSCORED_LEAD. Without support for a cluster (None) its concerning leaves are ruled out."""
+    CONCERN_LEAF_UNSCORED_LEAD. Without support for a cluster (None) its concerning leaves are ruled out. The
+    other leaves are ruled out where at least CONCERN_LEAF_REQUIRED_SHARE of the scored conversations are
+    rated concerning."""
     if not concerning_leaves.any() or concerning_leaves.all():
         return score
     gated = score.copy()
@@ -148,6 +154,8 @@ def concern_gate(score: np.ndarray, concerning_leaves: np.ndarray, support: Sequ
             allowed = False
         elif found.scored >= CONCERN_LEAF_MIN_SCORED:
             allowed = found.concerning >= CONCERN_LEAF_MIN_SHARE
+            if found.concerning >= CONCERN_LEAF_REQUIRED_SHARE:
+                gated[row, ~concerning_leaves] = -np.inf
         else:
             allowed = lead[row] >= CONCERN_LEAF_UNSCORED_LEAD
         if not allowed:
