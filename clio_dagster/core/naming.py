@@ -3,7 +3,8 @@
 1. Each base cluster is matched to the taxonomy's leaves contrastively: cosine similarity of its centroid to
    every leaf's vector, each leaf's similarities taken relative to its mean over the day's clusters (so a
    leaf close to everything does not collect every cluster), that correction shrunk on days with few
-   clusters, where a mean over them says little.
+   clusters, where a mean over them says little. A leaf of the trust-and-safety branch needs the concern
+   facet's support, and a cluster it rates mostly concerning gets one of those leaves (`concern_gate`).
 2. Its distinctive phrases (`core.keyphrases`): 1–3-word phrases in any language, each written by at least
    `min_unique_users` distinct users of the partition, ranked by relevance and diversity.
 3. The name: the leaf's name, refined by up to two phrases in Latin letters that it does not already say
