@@ -7,11 +7,12 @@ parent never counts a conversation whose own cluster was suppressed."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping
 
 import numpy as np
 import polars as pl
+
+from clio_dagster.core.membership import members_by_node
 
 # The facets broken down per published node, in the order they are written.
 BREAKDOWN_FACETS = ("language", "turns", "concerning")
@@ -21,16 +22,11 @@ MEMBER_COLUMNS = ("cluster_id", "user_hash", "language", "n_turns", "concerning"
 
 def node_clusters(levels: Mapping[str, int], parent_of: Mapping[str, str | None]) -> pl.DataFrame:
     """(node_id, cluster_id) for every published node (`levels`: node id → level; base ids are "b00042"),
-    through published nodes only."""
-    children: dict[str, list[str]] = defaultdict(list)
-    for child, parent in parent_of.items():
-        if parent is not None and child in levels:
-            children[parent].append(child)
-    clusters: dict[str, set[int]] = {}
-    for node_id, level in sorted(levels.items(), key=lambda kv: (kv[1], kv[0])):
-        clusters[node_id] = ({int(node_id[1:])} if level == 0
-                             else set().union(*(clusters[c] for c in children[node_id])))
-    pairs = [(node_id, cluster_id) for node_id, ids in clusters.items() for cluster_id in sorted(ids)]
+    through published nodes only: a published node's clusters climb to its parent, an unpublished one's don't."""
+    clusters = members_by_node({node_id: [int(node_id[1:])] for node_id, level in levels.items() if level == 0},
+                               {node_id: parent_of.get(node_id) for node_id in levels})
+    pairs = [(node_id, cluster_id) for node_id, ids in sorted(clusters.items()) if node_id in levels
+             for cluster_id in ids]
     return pl.DataFrame(pairs, schema={"node_id": pl.String, "cluster_id": pl.Int64}, orient="row")
 
 
