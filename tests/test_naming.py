@@ -172,6 +172,10 @@ def test_without_a_close_leaf_the_phrases_name_the_cluster_and_generic_only_with
     unreadable = compose_name(2, LeafMatch(LEAVES[2], 0.1, False), phrases[:1], 10)
     assert unreadable.name == "Greet the assistant" and "weak match" in unreadable.description
     assert "新手机" in unreadable.description
+    # An everyday word names the cluster only when nothing more telling is left.
+    everyday = [Phrase("python", 1.0, 30, True), Phrase("write", 0.9, 25, True, common=True)]
+    assert compose_name(3, LeafMatch(LEAVES[0], 0.1, False), everyday, 10).name == "Requests about python"
+    assert compose_name(3, None, everyday[1:], 10).name == "Requests about write"
     # Generic only where neither a leaf nor a phrase exists.
     nothing = compose_name(2, None, [], 10)
     assert is_generic_name(nothing.name) and nothing.name in GENERIC_NAMES

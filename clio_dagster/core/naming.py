@@ -228,8 +228,10 @@ def compose_name(cluster_id: int, match: LeafMatch | None, phrases: Sequence[Phr
         description = (said.strip() + context + caveat).strip() or match.leaf.description
         return ClusterName(cluster_id, name, description, tuple(shown), **leaf_fields)
     if phrases:
-        # Phrases in Latin letters first, so an English reader gets words they can read where there are any.
-        lead = sorted(phrases[:4], key=lambda p: (not p.latin, p.common))[:NAME_PHRASES]
+        # Phrases in Latin letters first, so an English reader gets words they can read where there are any;
+        # an everyday word ("write") only where nothing more telling is left ("Requests about python").
+        ordered = sorted(phrases[:4], key=lambda p: (not p.latin, p.common))
+        lead = ([p for p in ordered if not p.common] or ordered)[:NAME_PHRASES]
         joined = " and ".join(p.text for p in lead)
         listed = shown or [p.text for p in lead]
         description = (f"No topic of the taxonomy is close to these requests. Distinctive phrases, each written by "
