@@ -129,7 +129,7 @@ def cluster_names(
     published_clusters applies the thresholds)."""
     day = partition_date(context)
     backend = llm.get(llm_store(context, warehouse))
-    if backend.heuristic:  # an LLM's names are reused through the LLM cache, so failed clusters are retried
+    if backend.deterministic:
         with warehouse.get().connect("private") as con:
             fingerprint = input_fingerprint(con, "cluster_names", day, CLUSTER_NAMES_READS,
                                             [pipeline, llm, embedder, taxonomy_digest(llm.taxonomy)])
@@ -205,7 +205,7 @@ def cluster_names(
     )
     with warehouse.get().connect("private") as con, transaction(con):
         written = replace_partition(con, "cluster_names", day, table)
-        if backend.heuristic:
+        if backend.deterministic:
             record_outputs(con, fingerprint, ["cluster_names"])
     return dg.MaterializeResult(
         metadata={

@@ -93,11 +93,11 @@ def facets(context: dg.AssetExecutionContext, llm: LLMResource, warehouse: Wareh
     """Request summary, task, language and concern per conversation (one backend call covers all facets),
     plus turn counts and message lengths computed without an LLM. A screener (regex or yes/no question)
     can restrict the day to a targeted subset; items the LLM could not answer are recorded in llm_failures.
-    The day is read and summarised a page at a time; with the heuristic backend an unchanged day is reused."""
+    The day is read and summarised a page at a time; with a deterministic backend an unchanged day is reused."""
     day = partition_date(context)
     store = llm_store(context, warehouse)
     backend = llm.get(store)
-    if backend.heuristic:
+    if backend.deterministic:
         # LLM results are reused through the LLM cache instead, so that failed items are retried.
         with warehouse.get().connect("private") as con:
             fingerprint = input_fingerprint(con, "facets", day, {"raw_conversations": RAW_COLUMNS_READ}, [llm])
@@ -131,7 +131,7 @@ def facets(context: dg.AssetExecutionContext, llm: LLMResource, warehouse: Wareh
     table = pa.concat_tables(tables) if tables else _facet_table(day, [], [], [], backend.name)
     with warehouse.get().connect("private") as con, transaction(con):
         written = replace_partition(con, "facets", day, table)
-        if backend.heuristic:
+        if backend.deterministic:
             record_outputs(con, fingerprint, ["facets"])
 
     failure_reasons = Counter(f.reason for f in failures)

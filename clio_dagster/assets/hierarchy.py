@@ -63,7 +63,7 @@ def hierarchy(
     day = partition_date(context)
     backend = llm.get(llm_store(context, warehouse))
     with warehouse.get().connect("private") as con:
-        if backend.heuristic:  # an LLM's parents are reused through the LLM cache instead
+        if backend.deterministic:
             fingerprint = input_fingerprint(con, "hierarchy", day, HIERARCHY_READS,
                                             [pipeline, llm, embedder, taxonomy_digest(llm.taxonomy)])
             stored = stored_result(con, fingerprint)
@@ -97,7 +97,7 @@ def hierarchy(
     )
     with warehouse.get().connect("private") as con, transaction(con):
         written = replace_partition(con, "hierarchy_nodes", day, table)
-        if backend.heuristic:
+        if backend.deterministic:
             record_outputs(con, fingerprint, ["hierarchy_nodes"])
     per_level = Counter(n.level for n in tree.nodes)
     return dg.MaterializeResult(
@@ -126,7 +126,7 @@ def privacy_audit(
     day = partition_date(context)
     backend = llm.get(llm_store(context, warehouse))
     with warehouse.get().connect("private") as con:
-        if backend.heuristic:  # an LLM auditor's ratings are reused through the LLM cache instead
+        if backend.deterministic:
             fingerprint = input_fingerprint(con, "privacy_audit", day, PRIVACY_AUDIT_READS,
                                             [pipeline, llm, taxonomy_digest(llm.taxonomy)])
             stored = stored_result(con, fingerprint)
@@ -204,7 +204,7 @@ def privacy_audit(
     table = pa.Table.from_pylist(rows, schema=_AUDIT_SCHEMA)
     with warehouse.get().connect("private") as con, transaction(con):
         written = replace_partition(con, "cluster_audit", day, table)
-        if backend.heuristic:
+        if backend.deterministic:
             record_outputs(con, fingerprint, ["cluster_audit"])
     outcome = Counter(r["decision"] for r in rows)
     return dg.MaterializeResult(

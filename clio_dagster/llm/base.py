@@ -117,6 +117,9 @@ class LLMBackend(ABC):
     name: str
     # True when results come from local heuristics rather than a language model; shown wherever output shows.
     heuristic: bool
+    # True when the same inputs always give the same outputs, so an unchanged partition keeps its stored output
+    # (`assets.reuse`); an LLM's results are reused through its cache instead, so that failed items are retried.
+    deterministic: bool = False
     naming_method: str
     # True when naming needs contrastive samples (NamingInput.samples) rather than every summary.
     contrastive: bool = False

@@ -36,6 +36,7 @@ FACETS_METHOD = (
 class OfflineBackend(LLMBackend):
     name = "offline"
     heuristic = True
+    deterministic = True
     naming_method = NAMING_METHOD
 
     def __init__(self, summary_max_chars: int = 300, taxonomy: str | None = None, taxonomy_min_margin: float = 0.5):
