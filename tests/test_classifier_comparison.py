@@ -7,13 +7,14 @@ import shutil
 
 import duckdb
 import numpy as np
+import polars as pl
 import pytest
 
 from clio_dagster.core.classifier import (
     AGREE,
     LIKELY_FALSE_NEGATIVE,
     LIKELY_FALSE_POSITIVE,
-    ScoredConversation,
+    SCORED_SCHEMA,
     classifier_score,
     compare_clusters,
     json_path,
@@ -45,16 +46,19 @@ def test_pearson_matches_numpy_and_refuses_degenerate_input():
 
 def test_compare_clusters_labels_disagreements_and_respects_thresholds():
     def cluster(cid, n, flagged, concern, users=None):
-        return [ScoredConversation(cid, f"{cid}-u{i % (users or n)}", 1.0 if i < flagged else 0.0, concern)
-                for i in range(n)]
+        return [(cid, f"{cid}-u{i % (users or n)}", 1.0 if i < flagged else 0.0, concern) for i in range(n)]
 
     items = (cluster("fp", 20, 18, 1) + cluster("fn", 20, 1, 5) + cluster("ok", 20, 15, 4)
-             + cluster("small", 4, 4, 1) + cluster("few_users", 20, 20, 1, users=2))
+             + cluster("small", 4, 4, 1) + cluster("few_users", 20, 20, 1, users=2)
+             + [("fp", "unscored-1", None, 1), ("fp", "unscored-2", 1.0, None)])  # counted only with both values
+    items = pl.DataFrame(items, schema=SCORED_SCHEMA, orient="row")
     found = {c.cluster_id: c for c in compare_clusters(items, 0.5, min_conversations=10, min_accounts=5)}
     assert set(found) == {"fp", "fn", "ok"}  # below the privacy thresholds: not reported
     assert found["fp"].verdict == LIKELY_FALSE_POSITIVE and found["fp"].disagreement == pytest.approx(0.9)
     assert found["fn"].verdict == LIKELY_FALSE_NEGATIVE and found["fn"].disagreement == pytest.approx(0.05 - 1.0)
     assert found["ok"].verdict == AGREE
+    assert found["fp"].conversations_scored == 20 and found["fp"].accounts_scored == 20
+    assert [c.cluster_id for c in compare_clusters(items, 0.5, 10, 5)] == ["fn", "fp", "ok"]
 
 
 # ------------------------------------------------------------------------------------------ end to end

@@ -168,10 +168,16 @@ def test_names_mode_judges_the_published_names_and_counts_unpublished_items_as_w
 def test_clustering_ceiling_names_each_published_cluster_by_its_most_common_category():
     from clio_dagster.evaluation.names import clustering_ceiling
 
-    categories = ["a", "a", "b", "b", "b", "a", "c"]
-    clusters = [0, 0, 0, 1, 1, 1, None]  # cluster 0: 2 of 3 are "a"; cluster 1: 2 of 3 are "b"; one unclustered
-    assert clustering_ceiling(categories, clusters, {0, 1}) == pytest.approx(4 / 7)
-    assert clustering_ceiling(categories, clusters, {1}) == pytest.approx(2 / 7)  # cluster 0 unpublished
+    import polars as pl
+
+    def items(published):
+        categories = ["a", "a", "b", "b", "b", "a", "c"]
+        clusters = [0, 0, 0, 1, 1, 1, None]  # cluster 0: 2 of 3 are "a"; cluster 1: 2 of 3 are "b"; one unclustered
+        return pl.DataFrame({"category": categories, "cluster_id": clusters,
+                             "published": [c in published for c in clusters]})
+
+    assert clustering_ceiling(items({0, 1})) == pytest.approx(4 / 7)
+    assert clustering_ceiling(items({1})) == pytest.approx(2 / 7)  # cluster 0 unpublished
 
 
 def test_judge_takes_the_category_of_the_nearest_anchor():

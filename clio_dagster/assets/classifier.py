@@ -1,28 +1,26 @@
 """classifier_comparison: an external safety classifier's flag rate against Clio's concern, per published cluster."""
 
 import json
-from collections import defaultdict
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import pyarrow as pa
 
 from clio_dagster.assets.daily import daily_asset
-from clio_dagster.assets.hierarchy import base_node_id
 from clio_dagster.core.classifier import (
     LIKELY_FALSE_NEGATIVE,
     LIKELY_FALSE_POSITIVE,
-    ScoredConversation,
     classifier_score,
     compare_clusters,
     correlation,
     json_path,
     render_report,
 )
-from clio_dagster.core.membership import members_by_node
+from clio_dagster.core.aggregates import node_clusters
 from clio_dagster.resources import PipelineConfig, WarehouseResource, partition_date
 from clio_dagster.resources.safety import SafetyConfig
-from clio_dagster.storage import load_sql, replace_partition, transaction
+from clio_dagster.storage import load_sql, query_arrow, replace_partition, transaction
 
 _CLUSTER_SCHEMA = pa.schema([
     ("partition_date", pa.date32()), ("cluster_id", pa.string()), ("level", pa.int32()),
@@ -56,27 +54,25 @@ def classifier_comparison(
     store = warehouse.get()
     field = safety.classifier_field
     with store.connect("public") as con:
-        published = con.execute(
-            "SELECT cluster_id, level, parent_id, name, heuristic FROM published_clusters WHERE partition_date = ? "
-            "ORDER BY level, cluster_id", [day]).fetchall()
-    rows = []
-    if field and published:
+        published = pl.from_arrow(query_arrow(
+            con, "SELECT cluster_id, level, parent_id, name, heuristic FROM published_clusters "
+            "WHERE partition_date = ? ORDER BY level, cluster_id", [day]))
+    inputs = pl.DataFrame(schema={"cluster_id": pl.Int64, "user_hash": pl.String, "concerning": pl.Int64,
+                                  "classifier_value": pl.String})
+    if field and not published.is_empty():
         with store.connect("private") as con:
-            rows = con.execute(load_sql("select_classifier_inputs.sql"), [json_path(field), day]).fetchall()
+            inputs = pl.from_arrow(query_arrow(con, load_sql("select_classifier_inputs.sql"), [json_path(field), day]))
+            inputs = inputs.with_columns(pl.col("cluster_id").cast(pl.Int64))
 
-    scores = [None if raw is None else classifier_score(json.loads(raw)) for *_, raw in rows]
-    base_members: dict[str, list[int]] = defaultdict(list)
-    for index, (cluster, *_rest) in enumerate(rows):
-        if scores[index] is not None:
-            base_members[base_node_id(cluster)].append(index)
-    published_ids = {cid for cid, *_ in published}
+    level_of = dict(zip(published["cluster_id"], published["level"]))
     # Public tree only: a published node covers the conversations of its published descendants.
-    members = members_by_node({k: v for k, v in base_members.items() if k in published_ids},
-                              {cid: parent for cid, _, parent, *_ in published})
-    level_of = {cid: level for cid, level, *_ in published}
-    items = [ScoredConversation(node, rows[i][1], scores[i], rows[i][2])
-             for node, indices in members.items() for i in indices]
-    comparisons = compare_clusters(items, safety.classifier_flag_threshold, pipeline.min_conversations,
+    nodes = node_clusters(level_of, dict(zip(published["cluster_id"], published["parent_id"])))
+    scores = [None if raw is None else classifier_score(json.loads(raw)) for raw in inputs["classifier_value"]]
+    scored = (inputs.with_columns(score=pl.Series(scores, dtype=pl.Float64))
+              .join(nodes, on="cluster_id", how="inner")
+              .select(cluster_id="node_id", account="user_hash", score="score",
+                      concerning=pl.col("concerning").cast(pl.Int64)))
+    comparisons = compare_clusters(scored, safety.classifier_flag_threshold, pipeline.min_conversations,
                                    pipeline.min_unique_users)
     by_level: dict[int, list] = {level: [] for level in sorted(set(level_of.values()))} if field else {}
     for comparison in comparisons:
@@ -100,15 +96,15 @@ def classifier_comparison(
     path = report_path(warehouse.explorer_dir, day)
     metadata: dict = {"classifier_field": field or "(not configured: set CLIO_CLASSIFIER_FIELD)"}
     if field:
-        names = {cid: name for cid, _, _, name, _ in published}
-        heuristic = any(h for *_, h in published)
+        names = dict(zip(published["cluster_id"], published["name"]))
+        heuristic = bool(published["heuristic"].any())
         report = render_report(day.isoformat(), field, safety.classifier_flag_threshold, by_level, names, heuristic)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(report + "\n", encoding="utf-8")
         metadata.update({
             "report": dg.MetadataValue.path(str(path)),
             "preview": dg.MetadataValue.md(report),
-            "conversations_with_field": sum(s is not None for s in scores),
+            "conversations_with_field": sum(score is not None for score in scores),
             "pearson_r_per_level": {str(r["level"]): r["pearson_r"] for r in summary_rows},
             "likely_false_positives": sum(c.verdict == LIKELY_FALSE_POSITIVE for c in comparisons),
             "likely_false_negatives": sum(c.verdict == LIKELY_FALSE_NEGATIVE for c in comparisons),

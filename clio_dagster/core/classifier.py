@@ -12,10 +12,11 @@ cluster always flagged with concern 1, down to -1 for concern 5 never flagged.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import polars as pl
 
 LIKELY_FALSE_POSITIVE = "likely_false_positive"
 LIKELY_FALSE_NEGATIVE = "likely_false_negative"
@@ -50,17 +51,14 @@ def classifier_score(value: Any) -> float | None:
     return None
 
 
-@dataclass(frozen=True)
-class ScoredConversation:
-    cluster_id: Hashable
-    account: str
-    score: float  # classifier score in [0, 1] (a flag is 0 or 1)
-    concerning: int | None  # 1-5, None when the backend gave none
+# Columns of the scored conversations `compare_clusters` reads: the node, the user key, the classifier score in
+# [0, 1] (a flag is 0 or 1; null without a value) and the concern 1-5 (null when the backend gave none).
+SCORED_SCHEMA = {"cluster_id": pl.String, "account": pl.String, "score": pl.Float64, "concerning": pl.Int64}
 
 
 @dataclass(frozen=True)
 class ClusterComparison:
-    cluster_id: Hashable
+    cluster_id: str
     conversations_scored: int
     accounts_scored: int
     flag_rate: float
@@ -83,27 +81,33 @@ def verdict_of(value: float, margin: float = DISAGREEMENT_MARGIN) -> str:
 
 
 def compare_clusters(
-    items: Iterable[ScoredConversation], flag_threshold: float, min_conversations: int, min_accounts: int
+    scored: pl.DataFrame, flag_threshold: float, min_conversations: int, min_accounts: int
 ) -> list[ClusterComparison]:
-    """Per cluster: flag rate (score >= flag_threshold), mean score, mean concern, disagreement and verdict.
+    """Per cluster of `scored` (SCORED_SCHEMA): flag rate (score >= flag_threshold), mean score, mean concern,
+    disagreement and verdict, sorted by cluster id.
 
     Only conversations with both a classifier value and a concern score count, and a cluster is reported only
-    when those meet the privacy thresholds (a rate over two conversations would reveal them)."""
-    grouped: dict[Hashable, list[ScoredConversation]] = defaultdict(list)
-    for item in items:
-        if item.concerning is not None:
-            grouped[item.cluster_id].append(item)
+    when those meet the privacy thresholds (a rate over two conversations would reveal them). The scores are
+    summed with math.fsum, exact in any order, so the public tables are the same bytes on every run."""
+    grouped = (
+        scored.lazy()
+        .filter(pl.col("score").is_not_null() & pl.col("concerning").is_not_null())
+        .group_by("cluster_id")
+        .agg(conversations=pl.len(), accounts=pl.col("account").n_unique(),
+             flagged=(pl.col("score") >= flag_threshold).sum(), concern_total=pl.col("concerning").sum(),
+             scores=pl.col("score"))
+        .filter((pl.col("conversations") >= min_conversations) & (pl.col("accounts") >= min_accounts))
+        .sort("cluster_id")
+        .collect()
+    )
     out = []
-    for cluster_id, rows in grouped.items():
-        accounts = len({r.account for r in rows})
-        if len(rows) < min_conversations or accounts < min_accounts:
-            continue
-        flag_rate = sum(r.score >= flag_threshold for r in rows) / len(rows)
-        concern = sum(r.concerning for r in rows) / len(rows)
+    for row in grouped.iter_rows(named=True):
+        n = row["conversations"]
+        flag_rate, concern = row["flagged"] / n, row["concern_total"] / n
         gap = disagreement(flag_rate, concern)
-        out.append(ClusterComparison(cluster_id, len(rows), accounts, flag_rate, sum(r.score for r in rows) / len(rows),
+        out.append(ClusterComparison(row["cluster_id"], n, row["accounts"], flag_rate, math.fsum(row["scores"]) / n,
                                      concern, gap, verdict_of(gap)))
-    return sorted(out, key=lambda c: str(c.cluster_id))
+    return out
 
 
 def pearson(xs: Sequence[float], ys: Sequence[float]) -> float | None:
@@ -137,7 +141,7 @@ def most_disagreeing(
 
 def render_report(
     day: str, field: str, flag_threshold: float, by_level: dict[int, list[ClusterComparison]],
-    names: dict[Hashable, str], heuristic_concern: bool, limit: int = 10,
+    names: dict[str, str], heuristic_concern: bool, limit: int = 10,
 ) -> str:
     """Markdown: per level, the correlation and the clusters where classifier and concern disagree most."""
 

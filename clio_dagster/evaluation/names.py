@@ -15,12 +15,12 @@ from __future__ import annotations
 import json
 import secrets
 import tempfile
-from collections import Counter, defaultdict
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 from pydantic import SecretStr
 
 from clio_dagster.core.naming import generic_shares
@@ -56,25 +56,28 @@ def judge_clusters(cluster_texts: list[str], anchor_texts: list[str], owners: li
     return [owners[int(j)] for j in similarity.argmax(axis=1)]
 
 
-def clustering_ceiling(categories: list[str], clusters: list[int | None], published: set[int]) -> float:
+def clustering_ceiling(items: pl.DataFrame) -> float:
     """The accuracy of the best names the published base clusters could have: each named as its most common
     category. Whatever names say, an item outside that category, or in an unpublished cluster, is wrong; so
-    the accuracy judged by names is at most this, and the gap between them is the names' share of the loss."""
-    by_cluster: dict[int, Counter] = defaultdict(Counter)
-    for category, cluster in zip(categories, clusters):
-        if cluster is not None and cluster in published:
-            by_cluster[cluster][category] += 1
-    best = sum(counts.most_common(1)[0][1] for counts in by_cluster.values())
-    return best / len(categories) if categories else 0.0
+    the accuracy judged by names is at most this, and the gap between them is the names' share of the loss.
+    `items`: one row per item with its `category`, `cluster_id` and `published` (bool)."""
+    if items.is_empty():
+        return 0.0
+    best = (items.filter(pl.col("published"))
+            .group_by("cluster_id", "category").len()
+            .group_by("cluster_id").agg(pl.col("len").max())
+            .get_column("len").sum())
+    return best / items.height
 
 
-def run_pipeline_on(data: Any, settings: Any, day: date, home: Path) -> tuple[dict[str, int], list[dict]]:
-    """Materialise the naming path for `data` under `home`; (item id → base cluster id, published base
-    clusters with their names, descriptions and member counts)."""
+def run_pipeline_on(data: Any, settings: Any, day: date, home: Path) -> tuple[pl.DataFrame, list[dict]]:
+    """Materialise the naming path for `data` under `home`; (conversation_id, cluster_id) per clustered item,
+    and the published clusters with their names, descriptions and member counts."""
     import duckdb
 
     from clio_dagster.assets import DAILY_ASSETS
     from clio_dagster.runner import run_partitions
+    from clio_dagster.storage import query_arrow
 
     run_settings = settings.model_copy(update={"home": home, "namespace": None,
                                                "hmac_secret": SecretStr(secrets.token_hex(32))})
@@ -86,54 +89,70 @@ def run_pipeline_on(data: Any, settings: Any, day: date, home: Path) -> tuple[di
     if not ok:
         raise RuntimeError(f"The pipeline failed on the labelled set: {log.read_text(encoding='utf-8').strip()}")
     with duckdb.connect(str(run_settings.private_db), read_only=True) as con:
-        membership = dict(con.execute(
-            "SELECT conversation_id, cluster_id FROM base_cluster_members WHERE partition_date = ? "
-            "ORDER BY conversation_id", [day]).fetchall())
+        members = pl.from_arrow(query_arrow(
+            con, "SELECT conversation_id, cluster_id::BIGINT AS cluster_id FROM base_cluster_members "
+            "WHERE partition_date = ? ORDER BY conversation_id", [day]))
     with duckdb.connect(str(run_settings.public_db), read_only=True) as con:
-        published = [dict(zip(("cluster_id", "level", "name", "description", "conversations"), row)) for row in con.execute(
-            "SELECT cluster_id, level, name, description, conversations FROM published_clusters "
-            "WHERE partition_date = ? ORDER BY level, cluster_id", [day]).fetchall()]
-    return membership, published
+        published = pl.from_arrow(query_arrow(
+            con, "SELECT cluster_id, level, name, description, conversations FROM published_clusters "
+            "WHERE partition_date = ? ORDER BY level, cluster_id", [day])).to_dicts()
+    return members, published
+
+
+def judged_items(data: Any, members: pl.DataFrame, judged: pl.DataFrame) -> pl.DataFrame:
+    """One row per labelled item, in input order: its category and language, its base cluster (null when
+    unclustered), whether that cluster was published, and the category its name was judged to be (null when
+    unpublished). `judged`: (cluster_id, predicted) per published base cluster."""
+    languages = list(data.languages) if data.languages is not None else [None] * len(data.texts)
+    items = pl.DataFrame({"conversation_id": [item_id(i) for i in range(len(data.texts))],
+                          "category": list(data.categories), "language": languages},
+                         schema={"conversation_id": pl.String, "category": pl.String, "language": pl.String})
+    return (items.with_row_index("row")
+            .join(members, on="conversation_id", how="left")
+            .join(judged, on="cluster_id", how="left")
+            .with_columns(published=pl.col("predicted").is_not_null(),
+                          correct=(pl.col("predicted") == pl.col("category")).fill_null(False))
+            .sort("row"))
 
 
 def reconstruct_by_names(data: Any, settings: Any, judge: Any, judge_model: str, day: date = date(2024, 1, 1),
                          keep_home: Path | None = None) -> dict[str, Any]:
     """Accuracy of the categories recovered from the published names (module doc), with coverage, the share
     of items under a generic name per level, and per-language figures."""
-    from clio_dagster.evaluation.metrics import accuracy, macro_f1, per_group_accuracy
     from clio_dagster.evaluation.categories import category_anchors
+    from clio_dagster.evaluation.metrics import macro_f1
 
     categories = data.category_names
     with tempfile.TemporaryDirectory(prefix="clio-names-eval-") as scratch:
         home = keep_home or Path(scratch)
-        membership, published = run_pipeline_on(data, settings, day, home)
+        members, published = run_pipeline_on(data, settings, day, home)
     base = [p for p in published if p["level"] == 0]
     anchor_texts, owners = category_anchors(categories, data.taxonomy)
     chosen = judge_clusters([f"{p['name']}. {p['description']}" for p in base], anchor_texts, owners, judge)
-    category_of = {int(p["cluster_id"][1:]): categories[c] for p, c in zip(base, chosen)}
-    clusters = [membership.get(item_id(i)) for i in range(len(data.texts))]
-    predicted = [category_of.get(c) if c is not None else None for c in clusters]
-    covered = [c is not None and c in category_of for c in clusters]
+    judged = pl.DataFrame({"cluster_id": [int(p["cluster_id"][1:]) for p in base],
+                           "predicted": [categories[c] for c in chosen]},
+                          schema={"cluster_id": pl.Int64, "predicted": pl.String})
+    items = judged_items(data, members, judged)
 
     result: dict[str, Any] = {
         "assignment": "names: judge embedder, nearest category anchor to each published base cluster's "
                       "'name. description'; unpublished items count as wrong",
         "judge_model": judge_model,
-        "accuracy": round(accuracy(data.categories, predicted), 4),
-        "macro_f1": round(macro_f1(data.categories, predicted), 4),
-        "coverage": round(sum(covered) / len(covered), 4) if covered else 0.0,
-        "clustering_ceiling": round(clustering_ceiling(list(data.categories), clusters, set(category_of)), 4),
+        "accuracy": round(items["correct"].mean(), 4) if items.height else 0.0,
+        "macro_f1": round(macro_f1(items["category"].to_list(), items["predicted"].to_list()), 4),
+        "coverage": round(items["published"].mean(), 4) if items.height else 0.0,
+        "clustering_ceiling": round(clustering_ceiling(items), 4),
         "generic_share": generic_shares(published),
         "published_base_clusters": len(base),
         "examples": [p["name"] for p in sorted(base, key=lambda p: -p["conversations"])[:10]],
     }
     if data.languages is not None:
-        per_language = per_group_accuracy(data.categories, predicted, data.languages)
-        result["per_language"] = {k: round(v, 4) for k, v in per_language.items()}
-        worst = min(per_language.items(), key=lambda kv: (kv[1], kv[0]))
-        result["worst_language"] = {"language": worst[0], "accuracy": round(worst[1], 4)}
-        coverage: dict[str, list[bool]] = defaultdict(list)
-        for language, hit in zip(data.languages, covered):
-            coverage[language].append(hit)
-        result["coverage_per_language"] = {k: round(sum(v) / len(v), 4) for k, v in sorted(coverage.items())}
+        per_language = (items.group_by("language").agg(accuracy=pl.col("correct").mean(),
+                                                        coverage=pl.col("published").mean())
+                        .sort("language"))
+        result["per_language"] = {k: round(v, 4) for k, v in zip(per_language["language"], per_language["accuracy"])}
+        worst = per_language.sort("accuracy", "language").row(0, named=True)
+        result["worst_language"] = {"language": worst["language"], "accuracy": round(worst["accuracy"], 4)}
+        result["coverage_per_language"] = {k: round(v, 4) for k, v in
+                                           zip(per_language["language"], per_language["coverage"])}
     return result
