@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from clio_dagster.core.e5_embedding import BUNDLED_MULTILINGUAL_MODEL
-from clio_dagster.core.embedding import SentenceEmbedder
+from clio_dagster.core.embedding import BUNDLED_DIMENSIONS, BUNDLED_EMBEDDING_MODEL, SentenceEmbedder
 from clio_dagster.resources import build_resources
 from clio_dagster.settings import ClioSettings
 
@@ -22,3 +23,12 @@ def test_multilingual_model_is_selected_by_setting_and_matches_translations(tmp_
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.05
     np.testing.assert_array_equal(vectors, embedder.encode(texts))  # deterministic
     assert embedder.encode([]).shape == (0, 384)
+
+
+@pytest.mark.parametrize("model", [BUNDLED_EMBEDDING_MODEL, BUNDLED_MULTILINGUAL_MODEL])
+def test_bundled_dimension_is_known_without_loading_and_matches_the_model(model):
+    embedder = SentenceEmbedder(model)
+    assert embedder.dim == BUNDLED_DIMENSIONS[model] and embedder.encode([]).shape == (0, embedder.dim)
+    assert embedder._model is None  # nothing to encode: the model was never loaded
+    assert embedder.encode(["a short text"]).shape == (1, BUNDLED_DIMENSIONS[model])
+    assert embedder._model is not None and embedder.dim == BUNDLED_DIMENSIONS[model]  # now asked of the model

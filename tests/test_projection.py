@@ -234,3 +234,30 @@ def test_numba_cache_dir_only_set_when_needed(monkeypatch, tmp_path):
     folder = configure_numba_cache()
     assert folder == str(tmp_path / ".cache" / "clio-numba")
     assert projection.os.environ["NUMBA_CACHE_DIR"] == folder
+
+
+def test_numpy_neighbour_graph_kernels_match_umaps_own():
+    """core.fuzzy_graph replaces umap-learn's uncached numba kernels while we fit: same results, to float32 rounding."""
+    import umap.umap_ as umap_module
+
+    from clio_dagster.core import fuzzy_graph
+    from clio_dagster.core.projection import exact_cosine_knn
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 32)).astype(np.float32)
+    x[7] = x[8]  # a duplicate: a neighbour at distance 0
+    indices, distances = exact_cosine_knn(x, 15)[:2]
+    distances = distances.astype(np.float32)
+    sigma, rho = fuzzy_graph.smooth_knn_dist(distances, 15.0)
+    expected_sigma, expected_rho = umap_module.smooth_knn_dist(distances, 15.0)
+    np.testing.assert_array_equal(rho, expected_rho)
+    np.testing.assert_allclose(sigma, expected_sigma, rtol=1e-4)
+    got = fuzzy_graph.compute_membership_strengths(indices, distances, expected_sigma, expected_rho, True)
+    expected = umap_module.compute_membership_strengths(indices, distances, expected_sigma, expected_rho, True)
+    for part, want in zip(got[:2], expected[:2]):
+        np.testing.assert_array_equal(part, want)
+    np.testing.assert_allclose(got[2], expected[2], atol=1e-6)
+    np.testing.assert_array_equal(got[3], expected[3])
+    with fuzzy_graph.numpy_neighbour_graph():
+        assert umap_module.smooth_knn_dist is fuzzy_graph.smooth_knn_dist
+    assert umap_module.smooth_knn_dist is not fuzzy_graph.smooth_knn_dist  # restored

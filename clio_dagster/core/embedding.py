@@ -15,6 +15,8 @@ import numpy as np
 from clio_dagster.core.e5_embedding import BUNDLED_MULTILINGUAL_MODEL
 
 BUNDLED_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+# Vector sizes of the bundled models, so that a day with nothing new to encode never loads one (~10 s).
+BUNDLED_DIMENSIONS = {BUNDLED_EMBEDDING_MODEL: 384, BUNDLED_MULTILINGUAL_MODEL: 384}
 
 
 class EmbeddingModelError(RuntimeError):
@@ -68,14 +70,16 @@ class SentenceEmbedder:
 
     @property
     def dim(self) -> int:
+        if self._model is None and self.model_name in BUNDLED_DIMENSIONS:
+            return BUNDLED_DIMENSIONS[self.model_name]
         model = self._load()
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(getter())
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        model = self._load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._load()
         vectors = model.encode(
             texts,
             batch_size=self.batch_size,

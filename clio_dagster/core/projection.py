@@ -24,8 +24,10 @@ Behaviour by size:
 
 The same input and seed give bit-identical output (a fixed `random_state` makes umap-learn run
 single-threaded). umap-learn and numba are imported lazily, on the first UMAP call; that call pays
-numba's JIT compilation of the layout code (~5 s on 2 cores; umap-learn caches what it can on
-disk, which takes the import from ~12 s to ~1.5 s in later processes, see `configure_numba_cache`).
+numba's JIT compilation of the layout code (~2.5 s on 2 cores; umap-learn caches what it can on
+disk, which takes the import from ~12 s to ~1.5 s in later processes, see `configure_numba_cache`). The
+neighbour graph's kernels, which umap-learn compiles afresh in every process (~9 s), run in numpy instead
+(`core.fuzzy_graph`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from clio_dagster.core.fuzzy_graph import numpy_neighbour_graph
 
 __all__ = [
     "ClusterPosition",
@@ -210,7 +214,7 @@ def _umap_2d(x: np.ndarray, seed: int, n_neighbors: int, min_dist: float) -> np.
 
     # Single-threaded BLAS: the spectral initialisation's ARPACK iterations multiply skinny matrices, on which
     # multi-threaded OpenBLAS spends most of its time synchronising (57 s instead of 6 s at 20k points).
-    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"), numpy_neighbour_graph():
         # "knn_search_index is not an NNDescent object" (we never call transform) and
         # "graph is not fully connected, spectral embedding may not work as expected"
         warnings.simplefilter("ignore", UserWarning)
