@@ -25,6 +25,20 @@ def test_latin_stop_words_of_other_languages_apply_only_to_that_language():
     assert "plants die" in phrases_of("why plants die in winter", "en")
 
 
+def test_scripts_with_vowel_signs_keep_whole_words():
+    """Devanagari, Bengali, Tamil and decomposed accents carry combining marks inside words: never cut there."""
+    hindi = phrases_of("मुझे पायथन में फ़ाइल पढ़ना सिखाओ", "hi")
+    assert "पायथन" in hindi and "फ़ाइल" in hindi
+    assert not {"म", "मझ", "पढ", "नह"} & set(hindi)  # what the standard library's \\w left of these words
+    bengali = phrases_of("আমাকে রান্নার রেসিপি দাও", "bn")
+    assert "রান্নার" in bengali and "রেসিপি" in bengali and "র" not in bengali
+    assert "வணக்கம்" in phrases_of("வணக்கம் நண்பரே", "ta")
+    assert "café" in phrases_of("un cafe\u0301 noir", "fr")  # é typed as e + combining acute
+    from clio_dagster.core.terms import terms_of
+
+    assert "पायथन" in terms_of("मुझे पायथन सिखाओ")  # the auditor's rare-word count reads the same words
+
+
 def test_phrases_never_cross_punctuation_and_contractions_leave_no_fragments():
     phrases = phrases_of("I've got pandas, numpy and matplotlib; plot it", "en")
     assert "pandas numpy" not in phrases and "ve" not in phrases

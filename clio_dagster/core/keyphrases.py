@@ -24,16 +24,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import regex
+
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from clio_dagster.core.terms import REQUEST_FILLER, proper_nouns
+from clio_dagster.core.terms import REQUEST_FILLER, WORD, proper_nouns
 
 _PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
 # Clause breaks: a phrase never spans one.
 _CLAUSE = re.compile(r"[\n\r\t.,;:!?()\[\]{}\"“”«»„`/\\|<>=+*#@&%~^$–—…、，。；：！？（）【】《》「」『』・]+|\s['‘’]|['‘’](?=\s|$)")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _KATAKANA = re.compile(r"[\u30a0-\u30ff\u31f0-\u31ff]{2,}")
-_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[\u30a0-\u30ff\u31f0-\u31ff]+|[\u3040-\u309f]+|[^\W\d_][\w'’-]*")
+_TOKEN = regex.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[\u30a0-\u30ff\u31f0-\u31ff]+|[\u3040-\u309f]+|" + WORD.pattern)
 # English contractions and possessives: "I've" → "i", "user's" → "user" (never a stray "ve" or "s").
 _CONTRACTION = re.compile(r"['’](s|re|ve|ll|d|m|t)$")
 _MANY_DIGITS = re.compile(r"\d.*\d.*\d")
@@ -118,7 +120,8 @@ def _joiner(script: str) -> str:
 
 def phrases_of(summary: str, language: str | None = None, max_words: int = 3) -> list[str]:
     """Candidate phrases (1–`max_words` adjacent content tokens within one clause) of one summary."""
-    text = _PLACEHOLDER.sub(" . ", summary)
+    # NFC: "café" typed as e + combining accent is the same word as "café", for the user floor too.
+    text = _PLACEHOLDER.sub(" . ", unicodedata.normalize("NFC", summary))
     phrases: list[str] = []
     for clause in _CLAUSE.split(text):
         run: list[str] = []

@@ -5,13 +5,19 @@ counts users per term with exactly these rules, so a term a namer may use is nev
 from __future__ import annotations
 
 import re
+import unicodedata
+
+import regex
 from collections.abc import Sequence
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 _PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
 _CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+")
-_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+# A word: a letter, then letters, combining marks, digits, apostrophes or hyphens. The `regex` module's \w
+# holds combining marks (the vowel signs of Devanagari, Bengali, Tamil, Thai…, and accents typed as separate
+# code points); the standard library's does not and would cut "नहीं" into "नह", "করতে" into "কর".
+WORD = regex.compile(r"[^\W\d_][\w'’-]*")
 _MANY_DIGITS = re.compile(r"\d.*\d.*\d")
 _POSSESSIVE = re.compile(r"['’](s|re|ve|ll|d|m|t)$")
 REQUEST_FILLER = frozenset(
@@ -30,12 +36,12 @@ STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | REQUEST_FILLER | _CHINESE_FILLER
 
 def terms_of(text: str) -> list[str]:
     """Unigrams and adjacent-word bigrams (Latin/Cyrillic/...), character bigrams for CJK runs."""
-    text = _PLACEHOLDER.sub(" ", text).lower()
+    text = _PLACEHOLDER.sub(" ", unicodedata.normalize("NFC", text)).lower()
     terms: list[str] = []
     for run in _CJK_RUN.findall(text):
         bigrams = [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
         terms.extend(b for b in bigrams if b not in STOP_WORDS)
-    words = [_POSSESSIVE.sub("", w).strip("'’-") for w in _WORD.findall(_CJK_RUN.sub(" ", text))]
+    words = [_POSSESSIVE.sub("", w).strip("'’-") for w in WORD.findall(_CJK_RUN.sub(" ", text))]
     words = [w for w in words if len(w) >= 2 and w not in STOP_WORDS and not _MANY_DIGITS.search(w)]
     terms.extend(words)
     terms.extend(f"{a} {b}" for a, b in zip(words, words[1:]) if a != b)
@@ -55,7 +61,7 @@ def proper_nouns(summaries: Sequence[str]) -> frozenset[str]:
         text = _PLACEHOLDER.sub(" ", summary)
         for match in _MID_SENTENCE_CAPITAL.finditer(text):
             capitalised.add(_POSSESSIVE.sub("", match.group(1)).lower())
-        lowercase.update(w for w in _WORD.findall(text) if w.islower())
+        lowercase.update(w for w in WORD.findall(text) if w.islower())
     return frozenset(capitalised - lowercase)
 
 
