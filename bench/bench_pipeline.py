@@ -145,9 +145,9 @@ Command: `{command}`
 {SECTION_END}"""
 
 
-def update_section(section: str, start: str = SECTION_START, end: str = SECTION_END) -> None:
-    """Replace (or append) one benchmark's section of BENCHMARKS.md."""
-    path = ROOT / "BENCHMARKS.md"
+def update_section(section: str, start: str = SECTION_START, end: str = SECTION_END, path: Path | None = None) -> None:
+    """Replace (or append) one benchmark's section of BENCHMARKS.md (or of `path`)."""
+    path = path or ROOT / "BENCHMARKS.md"
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     if start in text:
         head, rest = text.split(start, 1)

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_pipeline import write_result  # noqa: E402
+from bench.bench_pipeline import update_section, write_result  # noqa: E402
 from bench.eval_reconstruct import DataSetRun  # noqa: E402
 
 SECTION_START = "<!-- names:start -->"
@@ -119,6 +119,24 @@ def markdown(runs: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+README_START = "<!-- names-headline:start -->"
+README_END = "<!-- names-headline:end -->"
+
+
+def readme_table(runs: dict[str, dict]) -> str:
+    """The headline figures as the README shows them (BENCHMARKS.md has the full table)."""
+    lines = [README_START, "| data set | accuracy | ceiling | worst language |", "|---|---:|---:|---|"]
+    for spec in SETS:
+        run_ = runs.get(spec.key)
+        if run_ is not None:
+            worst = run_.get("worst_language")
+            worst_text = f"{_pct(worst['accuracy'])} ({worst['language']})" if worst else "–"
+            lines.append(f"| {spec.title} | **{_pct(run_['accuracy'])}** | {_pct(run_.get('clustering_ceiling'))} "
+                         f"| {worst_text} |")
+    lines.append(README_END)
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared-data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -136,6 +154,7 @@ def main() -> None:
         print(json.dumps({k: runs[spec.key][k] for k in ("title", "accuracy", "clustering_ceiling", "coverage", "generic_share")})
               + f" {time.perf_counter() - started:.0f}s", flush=True)
     write_result({"runs": runs}, args.out, markdown(runs), SECTION_START, SECTION_END)
+    update_section(readme_table(runs), README_START, README_END, path=ROOT / "README.md")
 
 
 if __name__ == "__main__":
