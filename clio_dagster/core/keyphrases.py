@@ -103,9 +103,8 @@ def stopwords_for(language: str | None, script: str) -> frozenset[str]:
 
 @lru_cache(maxsize=64)
 def script_of_language(language: str) -> str:
-    """The script most of the language's stop words are written in (a few lists hold stray Latin entries)."""
-    scripts = Counter(script_of(word) for word in _iso_stopwords(language))
-    return min(scripts.items(), key=lambda kv: (-kv[1], kv[0]))[0] if scripts else "UNKNOWN"
+    sample = next(iter(sorted(_iso_stopwords(language))), "")
+    return script_of(sample) if sample else "UNKNOWN"
 
 
 def _segment_han(run: str) -> list[str]:
@@ -208,10 +207,7 @@ def is_everyday(phrase: str, language: str | None = None) -> bool:
     keeps its English frequency where English users wrote it."""
     from wordfreq import zipf_frequency
 
-    # Only Latin-script languages: the phrases judged here are in Latin letters, and wordfreq would need MeCab
-    # to look a word up in Japanese or Korean.
-    other = language and language != "en" and language in _wordfreq_languages() and script_of_language(language) == "LATIN"
-    languages = ["en", language] if other else ["en"]
+    languages = ["en"] + ([language] if language and language != "en" and language in _wordfreq_languages() else [])
     return all(max(zipf_frequency(word, code) for code in languages) >= COMMON_ZIPF for word in phrase.split(" "))
 
 
