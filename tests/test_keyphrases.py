@@ -93,17 +93,3 @@ def test_chinese_words_join_only_where_they_touch_in_the_text():
     spaced = phrases_of("生成 文章", "zh")
     assert spaced == ["生成", "文章"]
     assert "生成文章" in phrases_of("生成文章", "zh")
-
-
-def test_everyday_words_are_judged_in_the_language_their_users_wrote():
-    from clio_dagster.core.keyphrases import is_everyday
-
-    assert is_everyday("long") and is_everyday("mensen", "nl") and is_everyday("bay", "vi")  # vi "bay": to fly
-    assert not is_everyday("mensen", "en") and not is_everyday("bay", "en") and not is_everyday("kotlin", "nl")
-    assert not is_everyday("bay", "xx")  # a language wordfreq does not know: English only
-    labels = [0] * 6 + [1] * 6
-    texts = ["mensen; kotlin coroutines"] * 6 + ["the bay; sunset walks"] * 6
-    languages = ["nl"] * 6 + ["en"] * 6
-    found = cluster_phrases(labels, texts, [f"u{i}" for i in range(12)], min_unique_users=3, languages=languages)
-    flags = {p.text: p.common for ps in found.values() for p in ps}
-    assert flags["mensen"] and not flags["kotlin coroutines"] and not flags["bay"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -177,8 +177,8 @@ def _content_word(word: str, script: str, language: str | None) -> bool:
     return word not in stopwords_for(language, script)
 
 
-# Zipf frequency (wordfreq: log10 of occurrences per billion words) from which a word is everyday
-# vocabulary ("long", "new", "world", "place"): too common to refine a name, though fine in a description.
+# Zipf frequency (wordfreq: log10 of occurrences per billion words) from which an English word is everyday
+# vocabulary ("given", "long", "new", "story"): too common to refine a name, though fine in a description.
 COMMON_ZIPF = 5.5
 
 
@@ -188,27 +188,14 @@ class Phrase:
     score: float
     cluster_users: int
     latin: bool  # written in Latin letters only: may stand in an English name
-    # Every word is everyday vocabulary (COMMON_ZIPF) in English or in the language the users wrote it in
-    # ("long"; Dutch "mensen", people): says little in a name.
-    common: bool = False
+    common: bool = False  # every word is everyday English (COMMON_ZIPF): says little in a name
 
 
-@lru_cache(maxsize=1)
-def _wordfreq_languages() -> frozenset[str]:
-    import wordfreq
-
-    return frozenset(wordfreq.available_languages())
-
-
-def is_everyday(phrase: str, language: str | None = None) -> bool:
-    """Every word of the phrase is among the most frequent words (wordfreq's Zipf >= COMMON_ZIPF) of English
-    or of `language`, the language it was written in: a Latin-letter function word of another language ("em",
-    "mensen") is as empty in an English name as "long", while an English word spelt like one ("bay")
-    keeps its English frequency where English users wrote it."""
+def is_common_english(phrase: str) -> bool:
+    """Every word of the phrase is among the most frequent English words (wordfreq's Zipf >= COMMON_ZIPF)."""
     from wordfreq import zipf_frequency
 
-    languages = ["en"] + ([language] if language and language != "en" and language in _wordfreq_languages() else [])
-    return all(max(zipf_frequency(word, code) for code in languages) >= COMMON_ZIPF for word in phrase.split(" "))
+    return all(zipf_frequency(word, "en") >= COMMON_ZIPF for word in phrase.split(" "))
 
 
 def _overlap(a: str, b: str) -> float:
@@ -269,16 +256,12 @@ def cluster_phrases(
     users_in: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     cluster_users: dict[int, set[str]] = defaultdict(set)
     partition_users: dict[str, set[str]] = defaultdict(set)
-    written_in: dict[int, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
     for label, summary, user, language in zip(labels, summaries, user_keys, languages):
         label = int(label)
         cluster_users[label].add(user)
-        base = _base_language(language)
-        for phrase in set(phrases_of(summary or "", base)):
+        for phrase in set(phrases_of(summary or "", _base_language(language))):
             users_in[label][phrase].add(user)
             partition_users[phrase].add(user)
-            if base:
-                written_in[label][phrase][base] += 1
     n_users = len(set(user_keys)) or 1
 
     result: dict[int, list[Phrase]] = {}
@@ -301,8 +284,7 @@ def cluster_phrases(
         ranked = sorted(kept.items(), key=lambda kv: (-kv[1], kv[0]))[: n_phrases * 4]
         chosen = mmr(ranked, n_phrases)
         result[label] = [Phrase(p, round(kept[p], 6), len(users_in[label][p]), _is_latin(p),
-                                _is_latin(p) and is_everyday(p, _main_language(written_in[label][p])))
-                         for p in chosen]
+                                _is_latin(p) and is_common_english(p)) for p in chosen]
     return result
 
 
@@ -324,11 +306,6 @@ def _drop_fragments(scored: dict[str, float], users: dict[str, set[str]], keep_r
             if other != phrase and holds(phrase, other) and len(users[phrase]) >= keep_ratio * len(users[other]):
                 result[phrase] = max(result[phrase], result.pop(other))
     return result
-
-
-def _main_language(counts: Counter[str]) -> str | None:
-    """The language most of a phrase's summaries were written in (ties by code), None when unknown."""
-    return min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0] if counts else None
 
 
 def _base_language(code: str | None) -> str | None:

@@ -8,8 +8,8 @@
 2. Its distinctive phrases (`core.keyphrases`): 1–3-word phrases in any language, each written by at least
    `min_unique_users` distinct users of the partition, ranked by relevance and diversity.
 3. The name: the leaf's name, refined by up to two phrases in Latin letters that it does not already say
-   ("Debug and fix Python code (pandas, dataframe)"), never everyday words of English or of the language
-   the users wrote them in ("long", Dutch "mensen": wordfreq); phrases in other scripts go to the description.
+   ("Debug and fix Python code (pandas, dataframe)"), never everyday words ("given", "long": wordfreq);
+   phrases in other scripts go to the description.
    Where no leaf stands out (its similarity less than `min_margin` above the median leaf's: a margin, not a
    raw cosine, because text in another language than the taxonomy's English sits uniformly lower), the name
    comes from the phrases alone if an English reader can read them, else from the nearest leaf, said to be
