@@ -19,6 +19,13 @@ def test_russian_and_english_stop_words_never_start_end_or_sit_inside_a_phrase()
     assert "linq query" in en and not [p for p in en if {"a", "from", "do"} & set(p.split())]
 
 
+def test_a_language_s_script_is_that_of_most_of_its_stop_words():
+    from clio_dagster.core.keyphrases import script_of_language
+
+    # The Russian list holds a few Latin entries, which sorted first and made Russian a Latin-script language.
+    assert [script_of_language(code) for code in ("ru", "zh", "ko", "nl")] == ["CYRILLIC", "CJK", "HANGUL", "LATIN"]
+
+
 def test_latin_stop_words_of_other_languages_apply_only_to_that_language():
     # German "die" is a stop word in German text, an English verb in English text.
     assert "die" not in phrases_of("Wie die Pflanzen wachsen", "de")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -103,8 +103,9 @@ def stopwords_for(language: str | None, script: str) -> frozenset[str]:
 
 @lru_cache(maxsize=64)
 def script_of_language(language: str) -> str:
-    sample = next(iter(sorted(_iso_stopwords(language))), "")
-    return script_of(sample) if sample else "UNKNOWN"
+    """The script most of the language's stop words are written in (a few lists hold stray Latin entries)."""
+    scripts = Counter(script_of(word) for word in _iso_stopwords(language))
+    return min(scripts.items(), key=lambda kv: (-kv[1], kv[0]))[0] if scripts else "UNKNOWN"
 
 
 def _segment_han(run: str) -> list[str]:
