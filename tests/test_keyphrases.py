@@ -65,6 +65,10 @@ def test_user_floor_proper_nouns_and_exclusions():
     assert "sourdough bread recipes" in zero
     assert not [p for p in zero if "zanzibarian" in p or "natasja" in p]
     assert all(p.cluster_users >= 2 for p in phrases[0])
+    # A name typed with a combining accent ("Zoë" as e + U+0308) is blocked like the same name typed whole.
+    decomposed = cluster_phrases(labels + [1] * 6, texts + [f"ask Zoe\u0308 about kefir, try {i}" for i in range(6)],
+                                 users + [f"z{i}" for i in range(6)], min_unique_users=3)
+    assert not [p for ps in decomposed.values() for p in ps if "zo" in p.text]
     again = cluster_phrases(labels, texts, users, min_unique_users=3, excluded_by_cluster={0: frozenset({"sourdough"})})
     assert not [p for p in again[0] if "sourdough" in p.text.split()]
     assert [p.text for p in again[1]] == [p.text for p in phrases[1]]

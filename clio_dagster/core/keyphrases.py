@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import regex
-
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from clio_dagster.core.terms import REQUEST_FILLER, WORD, proper_nouns
+from clio_dagster.core.terms import REQUEST_FILLER, WORD, nfc, proper_nouns
 
 _PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
 # Clause breaks: a phrase never spans one.
@@ -121,8 +120,7 @@ def _joiner(script: str) -> str:
 
 def phrases_of(summary: str, language: str | None = None, max_words: int = 3) -> list[str]:
     """Candidate phrases (1–`max_words` adjacent content tokens within one clause) of one summary."""
-    # NFC: "café" typed as e + combining accent is the same word as "café", for the user floor too.
-    text = _PLACEHOLDER.sub(" . ", unicodedata.normalize("NFC", summary))
+    text = _PLACEHOLDER.sub(" . ", nfc(summary))
     phrases: list[str] = []
     for clause in _CLAUSE.split(text):
         run: list[str] = []

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-
-import regex
 from collections.abc import Sequence
 
+import regex
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 _PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
@@ -34,9 +33,15 @@ _CHINESE_FILLER = frozenset(
 STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | REQUEST_FILLER | _CHINESE_FILLER
 
 
+def nfc(text: str) -> str:
+    """Text as every word counter reads it: NFC, so "café" typed as e + combining accent is the same word as
+    "café" (for the user floor, the rare-term counts and the proper-noun block alike)."""
+    return unicodedata.normalize("NFC", text)
+
+
 def terms_of(text: str) -> list[str]:
     """Unigrams and adjacent-word bigrams (Latin/Cyrillic/...), character bigrams for CJK runs."""
-    text = _PLACEHOLDER.sub(" ", unicodedata.normalize("NFC", text)).lower()
+    text = _PLACEHOLDER.sub(" ", nfc(text)).lower()
     terms: list[str] = []
     for run in _CJK_RUN.findall(text):
         bigrams = [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
@@ -58,7 +63,7 @@ def proper_nouns(summaries: Sequence[str]) -> frozenset[str]:
     capitalised: set[str] = set()
     lowercase: set[str] = set()
     for summary in summaries:
-        text = _PLACEHOLDER.sub(" ", summary)
+        text = _PLACEHOLDER.sub(" ", nfc(summary))
         for match in _MID_SENTENCE_CAPITAL.finditer(text):
             capitalised.add(_POSSESSIVE.sub("", match.group(1)).lower())
         lowercase.update(w for w in WORD.findall(text) if w.islower())
