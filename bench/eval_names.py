@@ -82,6 +82,11 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
+def _worst(run_: dict) -> str:
+    worst = run_.get("worst_language")
+    return f"{_pct(worst['accuracy'])} ({worst['language']})" if worst else "–"
+
+
 def markdown(runs: dict[str, dict]) -> str:
     lines = [
         SECTION_START,
@@ -103,8 +108,7 @@ def markdown(runs: dict[str, dict]) -> str:
         run_ = runs.get(spec.key)
         if run_ is None:
             continue
-        worst = run_.get("worst_language")
-        worst_text = f"{_pct(worst['accuracy'])} ({worst['language']})" if worst else "–"
+        worst_text = _worst(run_)
         generic = " / ".join(_pct(v) for _, v in sorted(run_["generic_share"].items()))
         lines.append(f"| {spec.title} | {run_['n']} | {_pct(run_['chance_accuracy'])} | **{_pct(run_['accuracy'])}** "
                      f"| {_pct(run_.get('clustering_ceiling'))} | {_pct(run_['coverage'])} | {worst_text} | {generic} | {run_['embedding_model']}"
@@ -129,10 +133,8 @@ def readme_table(runs: dict[str, dict]) -> str:
     for spec in SETS:
         run_ = runs.get(spec.key)
         if run_ is not None:
-            worst = run_.get("worst_language")
-            worst_text = f"{_pct(worst['accuracy'])} ({worst['language']})" if worst else "–"
             lines.append(f"| {spec.title} | **{_pct(run_['accuracy'])}** | {_pct(run_.get('clustering_ceiling'))} "
-                         f"| {worst_text} |")
+                         f"| {_worst(run_)} |")
     lines.append(README_END)
     return "\n".join(lines)
 
