@@ -20,20 +20,19 @@ from clio_dagster.runner import QUIET_RUN_CONFIG, _dates, _instance, run_partiti
 
 @contextmanager
 def public_db_read_lock(settings: ClioSettings) -> Iterator[None]:
-    """The lock the pipeline's writers take on the public DB: readers never see a day half-written."""
-    from filelock import FileLock, Timeout
+    """The lock the pipeline's writers take on the local public DB (a lake needs none)."""
+    if settings.storage == "ducklake":
+        yield
+        return
+    from clio_dagster.storage import writers_paused
 
-    try:
-        with FileLock(f"{settings.public_db}.lock", timeout=settings.lock_timeout_s):
-            yield
-    except Timeout:
-        raise SettingsError(f"{settings.public_db} stayed locked by a running pipeline for "
-                            f"{settings.lock_timeout_s:.0f}s; try again when it has finished.") from None
+    with writers_paused(settings.public_db, settings.lock_timeout_s):
+        yield
 
 
 def show(settings: ClioSettings, day: date | None, out=None) -> int:
     out = out or sys.stdout
-    if not settings.public_db.exists():
+    if settings.storage == "duckdb" and not settings.public_db.exists():
         print(f"No public DB at {settings.public_db} yet: run `clio demo` or `clio run` first.", file=out)
         return 1
     with public_db_read_lock(settings):
@@ -41,9 +40,9 @@ def show(settings: ClioSettings, day: date | None, out=None) -> int:
 
 
 def _print_public(settings: ClioSettings, day: date | None, out) -> int:
-    import duckdb
+    from clio_dagster.explorer.render import open_public
 
-    con = duckdb.connect(str(settings.public_db), read_only=True)
+    con = open_public(settings)
     try:
         days = [r[0] for r in con.execute(
             "SELECT partition_date FROM partition_summaries WHERE ? IS NULL OR partition_date = ? ORDER BY 1",
@@ -160,7 +159,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     days = sorted(date.fromisoformat(d) for d in staged)
     ok = run_partitions(settings, days) and run_topics(settings)
     show(settings, None)
-    print(f"\nPublic DB: {settings.public_db}\nPrivate DB: {settings.private_db} (owner-only; never share it)")
+    if settings.storage == "ducklake":
+        from clio_dagster.lake import lake_location
+
+        print(f"\nPublic lake: {lake_location(settings, 'public').describe()}\n"
+              f"Private lake: {lake_location(settings, 'private').describe()} (its own credentials; never share them)")
+    else:
+        print(f"\nPublic DB: {settings.public_db}\nPrivate DB: {settings.private_db} (owner-only; never share it)")
     return 0 if ok else 1
 
 
@@ -251,12 +256,14 @@ def _cmd_explore(args: argparse.Namespace) -> int:
 
     from clio_dagster.cli_safety import targeted_settings
 
+    from clio_dagster.lake import public_source
+
     settings = targeted_settings(args)
-    if not settings.public_db.exists():
+    if settings.storage == "duckdb" and not settings.public_db.exists():
         print(f"No public DB at {settings.public_db} yet: run `clio demo` or `clio run` first.")
         return 1
     with public_db_read_lock(settings):
-        written = build_missing(settings.public_db, settings.explorer_dir, rebuild=args.rebuild,
+        written = build_missing(public_source(settings), settings.explorer_dir, rebuild=args.rebuild,
                                 concern_floor=settings.concern_floor)
     print(f"Explorer pages in {settings.explorer_dir}: {len(written) - 1} partition page(s) written, index rebuilt.")
     try:
@@ -321,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_target_arguments(explore, screener=False)
     explore.set_defaults(func=_cmd_explore)
     register_safety(sub)
+    from clio_dagster.cli_scale import register as register_scale
+
+    register_scale(sub)
 
     from clio_dagster.evaluation.commands import register as register_evaluations
 
@@ -337,6 +347,13 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"clio: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        from clio_dagster.storage import WarehouseError
+
+        if not isinstance(exc, WarehouseError):
+            raise
+        print(f"clio: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

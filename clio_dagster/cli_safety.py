@@ -36,9 +36,9 @@ def targeted_settings(args: argparse.Namespace) -> ClioSettings:
 
 def concerning_clusters(settings: ClioSettings, day: date | None, floor: float) -> list[tuple]:
     """(date, level, cluster_id, mean, conversations, share, scores 1-5, pooled, name) from the public DB."""
-    import duckdb
+    from clio_dagster.explorer.render import open_public
 
-    con = duckdb.connect(str(settings.public_db), read_only=True)
+    con = open_public(settings)
     try:
         return con.execute(
             "SELECT partition_date, level, cluster_id, concerning_mean, conversations, share, concern_1, concern_2, "
@@ -118,9 +118,10 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 
 def safety_report(settings: ClioSettings, day: date, top: int = 20) -> str:
     """Markdown of one day's safety-mode results (private: account hashes included, for authorised review)."""
-    from clio_dagster.storage import Warehouse, load_sql
+    from clio_dagster.lake import warehouse_for
+    from clio_dagster.storage import load_sql
 
-    store = Warehouse(settings.private_db, settings.public_db, settings.lock_timeout_s)
+    store = warehouse_for(settings)
     with store.connect("private") as con:
         con.execute(load_sql("safety_schema.sql"))
         groups = con.execute(
@@ -155,7 +156,7 @@ def safety_report(settings: ClioSettings, day: date, top: int = 20) -> str:
 def _cmd_safety_report(args: argparse.Namespace, out=None) -> int:
     from clio_dagster.assets.safety import record_safety_run
     from clio_dagster.core.safety_mode import check_safety_mode
-    from clio_dagster.storage import Warehouse
+    from clio_dagster.lake import warehouse_for
 
     out = out or sys.stdout
     settings = targeted_settings(args)
@@ -164,7 +165,7 @@ def _cmd_safety_report(args: argparse.Namespace, out=None) -> int:
     if not settings.private_db.exists():
         print(f"No private DB at {settings.private_db}: run `clio safety run` first.", file=out)
         return 1
-    store = Warehouse(settings.private_db, settings.public_db, settings.lock_timeout_s)
+    store = warehouse_for(settings)
     record_safety_run(store, check_safety_mode(settings.safety_mode), f"cli-{uuid.uuid4().hex[:12]}",
                       "clio safety report", args.date, settings.namespace)
     print(safety_report(settings, args.date), file=out)

@@ -2,9 +2,15 @@
 
 import dagster as dg
 
+from clio_dagster.assets.daily import EMBEDS_TAG
 from clio_dagster.assets import DAILY_ASSETS, SAFETY_JOB_ASSETS, SAFETY_MODE_ASSETS, topic_changes, topic_registry
+from clio_dagster.executors import executor_for
+from clio_dagster.housekeeping import housekeeping_definitions
 from clio_dagster.partitions import DAILY_RUN_HOUR_UTC
 from clio_dagster.resources import build_resources
+from clio_dagster.settings import load_settings
+
+settings = load_settings()
 
 daily_job = dg.define_asset_job(
     "daily_job",
@@ -23,13 +29,18 @@ safety_job = dg.define_asset_job(
 # automation conditions do the same through the automation sensor: switch on one of the two.
 daily_schedule = dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=DAILY_RUN_HOUR_UTC, minute_of_hour=0)
 
+# Lake storage keeps every replaced partition's old files until housekeeping expires and deletes them.
+housekeeping_job, housekeeping_schedule = housekeeping_definitions(settings.lake_retention_days)
+lake_mode = settings.storage == "ducklake"
+embedding_steps = sorted(asset.key.to_python_identifier() for asset in [*DAILY_ASSETS, topic_registry]
+                         if asset.op.tags.get(EMBEDS_TAG) == "true")
+
 defs = dg.Definitions(
     # topic_registry is unpartitioned: it runs through its automation condition (once the automation
     # sensor is on) or by hand / `clio topics`, never inside daily_job.
     assets=[*DAILY_ASSETS, topic_registry, topic_changes, *SAFETY_MODE_ASSETS],
-    jobs=[daily_job, safety_job],
-    schedules=[daily_schedule],
-    resources=build_resources(),
-    # One process: DuckDB takes one writer per file, and the embedding model loads once.
-    executor=dg.in_process_executor,
+    jobs=[daily_job, safety_job, *([housekeeping_job] if lake_mode else [])],
+    schedules=[daily_schedule, *([housekeeping_schedule] if lake_mode else [])],
+    resources=build_resources(settings),
+    executor=executor_for(settings, embedding_steps),
 )

@@ -125,6 +125,37 @@ class ClioSettings(BaseSettings):
     partitions_start: date = date(2023, 1, 1)
     lock_timeout_s: float = Field(default=600.0, gt=0)
 
+    # Storage (README "Scaling out", clio_dagster/lake.py): two local DuckDB files under home (the default), or
+    # two DuckLakes. Each lake has its catalog in its own PostgreSQL database, reached with its own credentials
+    # (a libpq string or postgresql:// URL), and its data under its own path (s3://bucket/prefix/ or a folder).
+    storage: Literal["duckdb", "ducklake"] = "duckdb"
+    lake_private_catalog: SecretStr | None = None
+    lake_private_data: str | None = None
+    lake_public_catalog: SecretStr | None = None
+    lake_public_data: str | None = None
+    # Object storage (S3 or compatible) for lakes whose data path is s3://; each lake has its own key.
+    lake_private_s3_key_id: SecretStr | None = None
+    lake_private_s3_secret: SecretStr | None = None
+    lake_public_s3_key_id: SecretStr | None = None
+    lake_public_s3_secret: SecretStr | None = None
+    lake_s3_endpoint: str | None = None  # host[:port] of an S3-compatible service; unset for AWS
+    lake_s3_region: str = "us-east-1"
+    lake_s3_use_ssl: bool = True
+    lake_s3_url_style: Literal["vhost", "path"] = "vhost"
+    # Lake housekeeping (job lake_housekeeping): snapshots older than this many days are expired, and the files
+    # only they used deleted; time travel reaches back this far. 0 keeps only the latest snapshot.
+    lake_retention_days: int = Field(default=7, ge=0, le=3650)
+
+    # Where Dagster runs the steps of a run (README "Scaling out", clio_dagster/executors.py): in the run's own
+    # process (the default: the embedding model loads once), on Celery workers (`clio worker`), or in a Kubernetes
+    # Job per step (`k8s`: deploy/k8s/; with embedding_device "cuda" the steps that embed ask for a GPU). The broker
+    # and result backend are Celery URLs; "filesystem://" needs no daemon and keeps its messages under
+    # celery_folder, which every worker and run must share.
+    executor: Literal["in_process", "celery", "k8s"] = "in_process"
+    celery_broker: str = "pyamqp://guest@localhost//"
+    celery_backend: str = "rpc://"
+    celery_folder: Path | None = None
+
     # Topics over time (asset topic_registry, clio_dagster/core/topics.py): cosine similarity of
     # "name: description" embeddings needed to continue a topic; trailing window for growth (days);
     # emerging = new topic with share >= emerging_min_share, or share >= it and growth > the factor.
@@ -182,12 +213,35 @@ class ClioSettings(BaseSettings):
                 load_taxonomy(self.taxonomy.expanduser().resolve())
             except TaxonomyError as exc:
                 raise SettingsError(f"Invalid CLIO_TAXONOMY: {exc}") from None
+        if self.storage == "ducklake":
+            self._check_lakes()
+        if self.executor != "in_process" and self.storage != "ducklake":
+            raise SettingsError(f"CLIO_EXECUTOR={self.executor} runs steps in several processes at once, which the "
+                                "local DuckDB files (one writer each) cannot serve: use it with CLIO_STORAGE=ducklake.")
+        if self.celery_broker.startswith("filesystem://") and self.celery_folder is None:
+            raise SettingsError("CLIO_CELERY_BROKER=filesystem:// needs CLIO_CELERY_FOLDER, a folder every worker "
+                                "and run shares.")
         if self.screen_regex:
             try:
                 re.compile(self.screen_regex)
             except re.error as exc:
                 raise SettingsError(f"CLIO_SCREEN_REGEX is not a valid regular expression: {exc}") from None
         return self
+
+    def _check_lakes(self) -> None:
+        missing = [f"CLIO_{name.upper()}" for name in ("lake_private_catalog", "lake_private_data",
+                                                       "lake_public_catalog", "lake_public_data")
+                   if not getattr(self, name)]
+        if missing:
+            raise SettingsError(f"CLIO_STORAGE=ducklake needs {', '.join(missing)} (README: Scaling out).")
+        private, public = self.lake_private_catalog.get_secret_value(), self.lake_public_catalog.get_secret_value()
+        if private == public:
+            raise SettingsError("The private and public lakes share one catalog: give each its own PostgreSQL "
+                                "database and credentials, so that public readers cannot reach private data.")
+        private_data, public_data = (p.rstrip("/") + "/" for p in (self.lake_private_data, self.lake_public_data))
+        if private_data.startswith(public_data) or public_data.startswith(private_data):
+            raise SettingsError("The private and public lakes' data paths overlap: give each its own bucket or "
+                                "folder, so that the public lake's key never covers private files.")
 
     @property
     def backend(self) -> Literal["offline", "claude"]:

@@ -76,6 +76,10 @@ def _explain_duckdb_error(path: Path, exc: duckdb.Error) -> WarehouseError:
 
 
 class Warehouse:
+    """The two local DuckDB files (the default storage; `lake.LakeWarehouse` is the scale-out one)."""
+
+    storage = "duckdb"
+
     def __init__(self, private_path: Path, public_path: Path, lock_timeout_s: float = 600.0):
         self.paths: dict[Database, Path] = {"private": Path(private_path), "public": Path(public_path)}
         self.lock_timeout_s = lock_timeout_s
@@ -121,6 +125,22 @@ class Warehouse:
             lock.release()
 
 
+@contextmanager
+def writers_paused(path: Path, timeout_s: float) -> Iterator[None]:
+    """Hold the file lock the pipeline's writers take on a local DB: a reader never sees a day half-written.
+    (A lake needs none: each connection reads one committed snapshot.)"""
+    lock = FileLock(f"{path}.lock", timeout=timeout_s)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise WarehouseError(f"{path} stayed locked by a running pipeline for {timeout_s:.0f}s; "
+                             "try again when it has finished.") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def ensure_embedding_table(con: duckdb.DuckDBPyConnection, dim: int, model: str) -> None:
     """Create summary_embeddings for `dim`-d vectors, or explain why an existing one can't take them."""
     if not isinstance(dim, int) or not 1 <= dim <= 65_536:
@@ -130,6 +150,10 @@ def ensure_embedding_table(con: duckdb.DuckDBPyConnection, dim: int, model: str)
         "SELECT data_type FROM information_schema.columns "
         "WHERE table_name = 'summary_embeddings' AND column_name = 'embedding'"
     ).fetchone()
+    if existing and existing[0] == "FLOAT[]":
+        # A lake's vectors (fixed-size arrays are not a DuckLake type): the stored rows say the dimension.
+        stored = con.execute("SELECT len(embedding) FROM summary_embeddings LIMIT 1").fetchone()
+        existing = (f"FLOAT[{stored[0]}]",) if stored else None
     if existing and existing[0] != f"FLOAT[{dim}]":
         raise WarehouseError(
             f"summary_embeddings holds {existing[0]} vectors but model {model} gives {dim}-d ones. "

@@ -88,13 +88,14 @@ def test_show_reads_under_the_lock_the_writers_take(tmp_path):
     from filelock import FileLock
 
     from clio_dagster.cli import show
-    from clio_dagster.settings import ClioSettings, SettingsError
+    from clio_dagster.settings import ClioSettings
+    from clio_dagster.storage import WarehouseError
 
     settings = ClioSettings(home=tmp_path / "home", lock_timeout_s=0.2)
     settings.home.mkdir()
     duckdb.connect(str(settings.public_db)).close()
     with FileLock(f"{settings.public_db}.lock"):
-        with pytest.raises(SettingsError, match="stayed locked by a running pipeline"):
+        with pytest.raises(WarehouseError, match="stayed locked by a running pipeline"):
             show(settings, None)
 
 

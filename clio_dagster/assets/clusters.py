@@ -7,7 +7,7 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
-from clio_dagster.assets.daily import daily_asset
+from clio_dagster.assets.daily import EMBEDS, daily_asset
 from clio_dagster.core.embedding_cache import embed_with_cache
 from clio_dagster.core.vectors import arrow_to_vectors, vectors_to_arrow
 from clio_dagster.assets.reuse import input_fingerprint, record_outputs, stored_result
@@ -69,7 +69,7 @@ def base_clusters(
     fit_seconds = 0.0
     if n:
         embedding = rows.column("embedding").combine_chunks()
-        matrix = arrow_to_vectors(embedding, embedding.type.list_size)
+        matrix = arrow_to_vectors(embedding)
         fit_started = time.perf_counter()
         result = kmeans(matrix, k, pipeline.seed, pipeline.minibatch_threshold)
         fit_seconds = time.perf_counter() - fit_started
@@ -117,6 +117,7 @@ def base_clusters(
     group_name="naming",
     deps=["base_clusters"],
     pool="llm",
+    op_tags=EMBEDS,
 )
 def cluster_names(
     context: dg.AssetExecutionContext,
@@ -144,18 +145,16 @@ def cluster_names(
         if backend.contrastive:
             vectors = query_arrow(con, load_sql("select_naming_embeddings.sql"), [day])
     centroid_column = centroids.column("centroid").combine_chunks()
-    centroid_matrix = (centroid_column.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
-                       .reshape(len(centroid_column), -1) if len(centroid_column) else None)
+    centroid_matrix = arrow_to_vectors(centroid_column) if len(centroid_column) else None
     samples = None
     sample_ids: dict[int, list[str]] = {}
     if backend.contrastive and len(rows):
         embedding = vectors.column("embedding").combine_chunks()
-        dim = embedding.type.list_size
         summaries = vectors.column("request").to_pylist()
         conversation_ids = vectors.column("conversation_id").to_pylist()
         picks = contrastive_samples(
             labels=np.asarray(vectors.column("cluster_id").to_pylist()),
-            embeddings=arrow_to_vectors(embedding, dim),
+            embeddings=arrow_to_vectors(embedding),
             centroids=centroid_matrix,
             n=pipeline.naming_sample_size,
             seed=pipeline.seed,

@@ -8,6 +8,10 @@ from clio_dagster.assets.reuse import code_version
 from clio_dagster.partitions import daily_partitions
 
 OWNERS = ["team:clio"]
+# Op tag of the steps that load the embedding model: a deployment routes them to GPU nodes (executors.py, and
+# deploy/k8s/values.yaml).
+EMBEDS_TAG = "clio/embeds"
+EMBEDS = {EMBEDS_TAG: "true"}
 
 
 def daily_asset(*, group_name: str, kinds: set[str] | None = None, **kwargs) -> Callable[..., dg.AssetsDefinition]:

@@ -3,7 +3,7 @@
 import dagster as dg
 import pyarrow as pa
 
-from clio_dagster.assets.daily import daily_asset
+from clio_dagster.assets.daily import EMBEDS, daily_asset
 from clio_dagster.assets.reuse import input_fingerprint, record_outputs, stored_result
 from clio_dagster.core.embedding_cache import embed_with_cache
 from clio_dagster.core.language_centering import centre_languages
@@ -16,6 +16,7 @@ from clio_dagster.storage import ensure_embedding_table, load_sql, query_arrow, 
     group_name="clustering",
     kinds={"duckdb", "pytorch"},
     deps=["facets"],
+    op_tags=EMBEDS,
 )
 def summary_embeddings(
     context: dg.AssetExecutionContext, embedder: EmbedderResource, warehouse: WarehouseResource

@@ -1,15 +1,14 @@
 """explorer: the day's static explorer page and the index, from the public DB only."""
 
-from pathlib import Path
+from contextlib import nullcontext
 
 import dagster as dg
-from filelock import FileLock, Timeout
 
 from clio_dagster.assets.daily import daily_asset
 from clio_dagster.explorer.render import build_index, connect_public, partition_data, write_partition_page
 from clio_dagster.resources import WarehouseResource, partition_date
 from clio_dagster.resources.safety import SafetyConfig
-from clio_dagster.storage import WarehouseError
+from clio_dagster.storage import writers_paused
 
 
 @daily_asset(
@@ -22,25 +21,19 @@ def explorer(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, safety: SafetyConfig
 ) -> dg.MaterializeResult:
     """A self-contained HTML page for the partition (tree, map, facet and time breakdowns) and the index of
-    all partitions, in CLIO_HOME/explorer. Reads only the public DB, read-only, under the warehouse's lock."""
+    all partitions, in CLIO_HOME/explorer. Reads only the public DB (or lake), read-only."""
     day = partition_date(context)
-    public_db = Path(warehouse.public_db)
     out_dir = warehouse.explorer_dir
-    lock = FileLock(f"{public_db}.lock", timeout=warehouse.lock_timeout_s)
-    try:
-        lock.acquire()
-    except Timeout as exc:
-        raise WarehouseError(f"Waited {warehouse.lock_timeout_s:.0f}s for the lock on {public_db}.") from exc
-    try:
-        con = connect_public(public_db)
+    source = warehouse.public_source()
+    local = warehouse.storage != "ducklake"
+    with writers_paused(warehouse.public_db, warehouse.lock_timeout_s) if local else nullcontext():
+        con = connect_public(source)
         try:
             data = partition_data(con, day, safety.concern_floor)
         finally:
             con.close()
         page = write_partition_page(data, out_dir)
-        index = build_index(public_db, out_dir)
-    finally:
-        lock.release()
+        index = build_index(source, out_dir)
     n = len(data["clusters"])
     return dg.MaterializeResult(
         metadata={

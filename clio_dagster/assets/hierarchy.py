@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 import dagster as dg
 import pyarrow as pa
 
-from clio_dagster.assets.daily import daily_asset
+from clio_dagster.assets.daily import EMBEDS, daily_asset
 from clio_dagster.core.embedding_cache import embed_with_cache
 from clio_dagster.assets.reuse import input_fingerprint, record_outputs, stored_result
 from clio_dagster.core.audit import rare_terms_of
@@ -49,6 +49,7 @@ PRIVACY_AUDIT_READS = {
     group_name="naming",
     deps=["cluster_names"],
     pool="llm",
+    op_tags=EMBEDS,
 )
 def hierarchy(
     context: dg.AssetExecutionContext,

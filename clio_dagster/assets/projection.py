@@ -36,7 +36,7 @@ def map_projection(
     points = np.zeros((0, 2), np.float32)
     if n:
         embedding = rows.column("embedding").combine_chunks()
-        points = project(arrow_to_vectors(embedding, embedding.type.list_size), seed=pipeline.seed)
+        points = project(arrow_to_vectors(embedding), seed=pipeline.seed)
     table = pa.table(
         {
             "partition_date": pa.array([day] * n, pa.date32()),

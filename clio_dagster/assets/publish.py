@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 import pyarrow as pa
 
-from clio_dagster.assets.daily import daily_asset
+from clio_dagster.assets.daily import EMBEDS, daily_asset
 from clio_dagster.core.aggregates import facet_breakdowns, node_clusters, node_statistics
 from clio_dagster.core.naming import generic_shares
 from clio_dagster.core.privacy import FacetCount, pool_small_values
@@ -42,6 +42,7 @@ def _preview(rows: list[dict]) -> str:
 @daily_asset(
     group_name="publish",
     deps=["privacy_audit", "map_projection"],
+    op_tags=EMBEDS,
     check_specs=[
         dg.AssetCheckSpec(THRESHOLDS_HOLD, asset="published_clusters", blocking=True,
                           description="Every published cluster, at every level, has >= min_unique_users distinct "

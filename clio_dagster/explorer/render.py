@@ -22,6 +22,8 @@ import duckdb
 from clio_dagster.core.concern import DEFAULT_CONCERN_FLOOR
 from clio_dagster.explorer.compare import TITLES, load_comparisons
 from clio_dagster.explorer.pages import STATIC, page, write_text
+from clio_dagster.lake import LakeWarehouse, public_source
+from clio_dagster.settings import ClioSettings
 
 SCHEMA_VERSION = 1
 CLUSTER_COLUMNS = (
@@ -54,10 +56,18 @@ def _select(con: duckdb.DuckDBPyConnection, columns: tuple[str, ...], sql: str, 
     return [dict(zip(columns, map(_value, row))) for row in con.execute(sql, params).fetchall()]
 
 
-def connect_public(public_db: Path) -> duckdb.DuckDBPyConnection:
-    if not Path(public_db).is_file():
-        raise FileNotFoundError(f"No public DB at {public_db}: run `clio demo` or `clio run` first.")
-    return duckdb.connect(str(public_db), read_only=True)
+def connect_public(source: Path | LakeWarehouse) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the public DB file, or to the public lake (`lake.public_source`)."""
+    if isinstance(source, LakeWarehouse):
+        return source.open_reader("public")
+    if not Path(source).is_file():
+        raise FileNotFoundError(f"No public DB at {source}: run `clio demo` or `clio run` first.")
+    return duckdb.connect(str(source), read_only=True)
+
+
+def open_public(settings: ClioSettings) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the public DB or lake, with the public credentials only."""
+    return connect_public(public_source(settings))
 
 
 def list_partitions(con: duckdb.DuckDBPyConnection) -> list[date]:
@@ -129,7 +139,7 @@ def write_partition_page(data: dict, out_dir: Path) -> Path:
     return write_text(Path(out_dir) / page_name(day), page(f"Clio explorer: {day.isoformat()}", body, data, "app"))
 
 
-def build_partition_page(public_db: Path, day: date, out_dir: Path,
+def build_partition_page(public_db: Path | LakeWarehouse, day: date, out_dir: Path,
                          concern_floor: float = DEFAULT_CONCERN_FLOOR) -> Path:
     """Write `<out_dir>/<YYYY-MM-DD>.html` for one partition, from the public DB only."""
     con = connect_public(public_db)
@@ -224,7 +234,7 @@ def write_index(data: dict, out_dir: Path) -> Path:
     return write_text(Path(out_dir) / "index.html", page("Clio explorer", render_index_body(data), data, "index"))
 
 
-def build_index(public_db: Path, out_dir: Path) -> Path:
+def build_index(public_db: Path | LakeWarehouse, out_dir: Path) -> Path:
     """Write `<out_dir>/index.html`: every partition with its public totals and a link to its page."""
     con = connect_public(public_db)
     try:

@@ -8,6 +8,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from clio_dagster.core.concern import DEFAULT_CONCERN_FLOOR
+from clio_dagster.lake import LakeWarehouse
 from clio_dagster.explorer.render import (
     build_index,
     connect_public,
@@ -18,7 +19,7 @@ from clio_dagster.explorer.render import (
 )
 
 
-def build_missing(public_db: Path, out_dir: Path, rebuild: bool = False,
+def build_missing(public_db: Path | LakeWarehouse, out_dir: Path, rebuild: bool = False,
                   concern_floor: float = DEFAULT_CONCERN_FLOOR) -> list[Path]:
     """Write the page of every partition that has none yet (all of them with `rebuild`), then the index.
     Returns the pages written, index last."""

@@ -5,6 +5,8 @@ import os
 from datetime import date
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 from pydantic import PrivateAttr
 
@@ -12,25 +14,39 @@ from clio_dagster.core.embedding import SentenceEmbedder
 from clio_dagster.core.ingest import IngestLimits
 from clio_dagster.core.privacy import PrivacyFloors
 from clio_dagster.llm import LLMBackend, OfflineBackend
-from clio_dagster.llm.claude import ClaudeBackend, ClaudeSettings
 from clio_dagster.llm.pricing import DEFAULT_PRICES, ModelPrice
 from clio_dagster.llm.schemas import TASK_OUTPUTS
 from clio_dagster.llm.store import LLMStore
 from clio_dagster.resources.safety import SafetyConfig
 from clio_dagster.resources.validation import DeploymentGuardedResource, refuse_invalid_run, setting_default
 from clio_dagster.settings import DEFAULT_TAXONOMY_MIN_MARGIN, ClioSettings, SettingsError, load_settings
+from clio_dagster.lake import LakeWarehouse, public_source, warehouse_for
 from clio_dagster.storage import Warehouse
+
+if TYPE_CHECKING:
+    from clio_dagster.llm.claude import ClaudeSettings
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The private and public DuckDB files; connections are short-lived and taken under a file lock."""
+    """The private and public databases: two local DuckDB files (connections short-lived, under a file lock),
+    or two DuckLakes (`storage` "ducklake", whose catalogs and keys are read from the environment where the
+    step runs, never from run config)."""
 
     private_db: str
     public_db: str
     lock_timeout_s: float = 600.0
+    storage: str = "duckdb"
 
-    def get(self) -> Warehouse:
+    def get(self) -> Warehouse | LakeWarehouse:
+        if self.storage == "ducklake":
+            return warehouse_for(load_settings(storage="ducklake"))
         return Warehouse(self.private_db, self.public_db, self.lock_timeout_s)
+
+    def public_source(self) -> Path | LakeWarehouse:
+        """What the explorer reads: the public DB file, or the public lake with the public credentials only."""
+        if self.storage == "ducklake":
+            return public_source(load_settings(storage="ducklake"))
+        return Path(self.public_db)
 
     @property
     def explorer_dir(self) -> Path:
@@ -101,7 +117,10 @@ class LLMResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         refuse_invalid_run(self)
 
-    def claude_settings(self) -> ClaudeSettings:
+    def claude_settings(self) -> "ClaudeSettings":
+        # Imported here: the anthropic SDK takes ~2 s to import, which every run and worker process would pay.
+        from clio_dagster.llm.claude import ClaudeSettings
+
         prices = dict(DEFAULT_PRICES)
         if self.claude_prices_json:
             prices.update({k: ModelPrice(**v) for k, v in json.loads(self.claude_prices_json).items()})
@@ -133,6 +152,8 @@ class LLMResource(dg.ConfigurableResource):
             return OfflineBackend(summary_max_chars=self.summary_max_chars, taxonomy=self.taxonomy,
                                   taxonomy_min_margin=self.taxonomy_min_margin)
         if self.backend == "claude":
+            from clio_dagster.llm.claude import ClaudeBackend
+
             return ClaudeBackend(self.claude_settings(), store)
         raise SettingsError(f"Unknown LLM backend {self.backend!r}: use 'offline' or 'claude'.")
 
@@ -167,6 +188,7 @@ def build_resources(settings: ClioSettings | None = None) -> dict[str, dg.Config
             private_db=str(settings.private_db),
             public_db=str(settings.public_db),
             lock_timeout_s=settings.lock_timeout_s,
+            storage=settings.storage,
         ),
         "pipeline": _from_settings(PipelineConfig, settings, landing_dir=str(settings.landing_dir), floors=floors),
         "llm": _from_settings(
