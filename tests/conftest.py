@@ -28,7 +28,14 @@ def pytest_configure(config):
     os.environ.update(FAST_TEST_EMBEDDER)
 
 
+# The longest test files (minutes each on 2 cores), started first: with `-n 2 --dist loadfile` a long file
+# started last keeps one worker busy after the other has finished everything else.
+LONGEST_FILES = ("test_scale_out.py", "test_crash_safety.py", "test_cli.py", "test_monitoring.py")
+
+
 def pytest_collection_modifyitems(config, items):
+    order = {name: rank for rank, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: order.get(item.path.name, len(order)))  # stable: the rest keep their order
     if SHARED_DATA.is_dir():
         return
     skip = pytest.mark.skip(reason="../shared/data not present (it is in CI); this test reads real data sets from it")
