@@ -13,6 +13,11 @@ import dagster as dg
 
 from clio_dagster.settings import ClioSettings
 
+# The filesystem broker and file result backend, made safe for several workers (clio_dagster/celery_filesystem.py);
+# named, not imported: Celery loads them, and only in a deployment that uses them.
+ATOMIC_FILESYSTEM_TRANSPORT = "clio_dagster.celery_filesystem:Transport"
+ATOMIC_FILE_BACKEND = "clio_dagster.celery_filesystem:AtomicFilesystemBackend"
+
 # One task per worker process at a time: a step holds an embedding model and a day's vectors.
 CELERY_WORKER_CONCURRENCY = 1
 
@@ -20,7 +25,11 @@ CELERY_WORKER_CONCURRENCY = 1
 def celery_config(settings: ClioSettings) -> dict[str, Any]:
     """The Celery executor's config: the same block the workers are started with (`clio worker`)."""
     source: dict[str, Any] = {"worker_concurrency": CELERY_WORKER_CONCURRENCY, "worker_prefetch_multiplier": 1}
+    backend = settings.celery_backend
+    if backend.startswith("file://"):
+        backend = f"{ATOMIC_FILE_BACKEND}+{backend}"  # results written whole (celery_filesystem)
     if settings.celery_broker.startswith("filesystem://"):
+        source["broker_transport"] = ATOMIC_FILESYSTEM_TRANSPORT
         folder = settings.celery_folder
         assert folder is not None  # checked by the settings
         messages = str(folder / "messages")
@@ -29,7 +38,7 @@ def celery_config(settings: ClioSettings) -> dict[str, Any]:
                                               "data_folder_processed": str(folder / "processed"),
                                               "control_folder": str(folder / "control"),
                                               "polling_interval": 0.2}
-    return {"broker": settings.celery_broker, "backend": settings.celery_backend, "config_source": source}
+    return {"broker": settings.celery_broker, "backend": backend, "config_source": source}
 
 
 def prepare_celery_folders(settings: ClioSettings) -> None:

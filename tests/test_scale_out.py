@@ -131,15 +131,18 @@ def _spawn(args: list[str], env: dict, log: Path) -> subprocess.Popen:
                             start_new_session=True)
 
 
-def _wait_for_runs(instance, expected: int, timeout_s: float) -> list:
+def _wait_for_runs(instance, expected: int, timeout_s: float, logs: list[Path]) -> list:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         runs = instance.get_runs()
         if len(runs) >= expected and all(run.is_finished for run in runs):
             return runs
         time.sleep(2)
+    # What the workers and the daemon last said, so that a CI failure can be read from its report.
+    tails = "\n".join(f"--- {log.name}\n" + "".join(log.read_text(errors="replace").splitlines(True)[-15:])
+                      for log in logs)
     raise AssertionError(f"runs not finished after {timeout_s:.0f}s: "
-                         f"{[(r.tags.get('dagster/partition'), r.status.value) for r in instance.get_runs()]}")
+                         f"{[(r.tags.get('dagster/partition'), r.status.value) for r in instance.get_runs()]}\n{tails}")
 
 
 def _public_rows(con: duckdb.DuckDBPyConnection) -> dict[str, list]:
@@ -190,9 +193,9 @@ def test_sample_days_on_two_lakes_with_celery_workers_two_runs_at_a_time(lakes, 
     reference = threading.Thread(target=_run_locally, args=(local, local_rows))
     reference.start()
 
-    started = [_spawn([BIN / "clio", "worker", "--name", name], env, tmp_path / f"{name}.log") for name in ("w1", "w2")]
-    started.append(_spawn([BIN / "dagster-daemon", "run", "-m", "clio_dagster.definitions"], env,
-                          tmp_path / "daemon.log"))
+    logs = [tmp_path / "w1.log", tmp_path / "w2.log", tmp_path / "daemon.log"]
+    started = [_spawn([BIN / "clio", "worker", "--name", log.stem], env, log) for log in logs[:2]]
+    started.append(_spawn([BIN / "dagster-daemon", "run", "-m", "clio_dagster.definitions"], env, logs[2]))
     family: set[int] = set()
     try:
         # Every day once, and the first day again: the queue must never run two runs of one day at once.
@@ -204,7 +207,7 @@ def test_sample_days_on_two_lakes_with_celery_workers_two_runs_at_a_time(lakes, 
             assert submission.wait(timeout=120) == 0, submission.stderr.read()[-2000:]
         monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
         instance = dg.DagsterInstance.get()
-        runs = _wait_for_runs(instance, expected=4, timeout_s=420)
+        runs = _wait_for_runs(instance, expected=4, timeout_s=420, logs=logs)
         for process in started:
             family |= {p.pid for p in psutil.Process(process.pid).children(recursive=True)} | {process.pid}
         records = {r.dagster_run.run_id: r for r in instance.get_run_records()}
