@@ -2,15 +2,18 @@
 
 import dagster as dg
 
-from clio_dagster.assets.daily import EMBEDS_TAG
 from clio_dagster.assets import DAILY_ASSETS, SAFETY_JOB_ASSETS, SAFETY_MODE_ASSETS, topic_changes, topic_registry
-from clio_dagster.executors import executor_for
+from clio_dagster.assets.daily import EMBEDS_TAG
+from clio_dagster.assets.shards import with_day_shards
+from clio_dagster.executors import executor_for, tagged_steps
 from clio_dagster.housekeeping import housekeeping_definitions
 from clio_dagster.partitions import DAILY_RUN_HOUR_UTC
 from clio_dagster.resources import build_resources
 from clio_dagster.settings import load_settings
 
 settings = load_settings()
+# With CLIO_DAY_SHARDS >= 2, facets and summary_embeddings fan a day out over the workers (same asset keys).
+daily_assets = with_day_shards(DAILY_ASSETS, settings.day_shards, "llm" if settings.backend != "offline" else None)
 
 daily_job = dg.define_asset_job(
     "daily_job",
@@ -32,13 +35,12 @@ daily_schedule = dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=D
 # Lake storage keeps every replaced partition's old files until housekeeping expires and deletes them.
 housekeeping_job, housekeeping_schedule = housekeeping_definitions(settings.lake_retention_days)
 lake_mode = settings.storage == "ducklake"
-embedding_steps = sorted(asset.key.to_python_identifier() for asset in [*DAILY_ASSETS, topic_registry]
-                         if asset.op.tags.get(EMBEDS_TAG) == "true")
+embedding_steps = sorted(step for asset in [*daily_assets, topic_registry] for step in tagged_steps(asset, EMBEDS_TAG))
 
 defs = dg.Definitions(
     # topic_registry is unpartitioned: it runs through its automation condition (once the automation
     # sensor is on) or by hand / `clio topics`, never inside daily_job.
-    assets=[*DAILY_ASSETS, topic_registry, topic_changes, *SAFETY_MODE_ASSETS],
+    assets=[*daily_assets, topic_registry, topic_changes, *SAFETY_MODE_ASSETS],
     jobs=[daily_job, safety_job, *([housekeeping_job] if lake_mode else [])],
     schedules=[daily_schedule, *([housekeeping_schedule] if lake_mode else [])],
     resources=build_resources(settings),

@@ -55,6 +55,15 @@ GPU_STEP_K8S_CONFIG = {
 }
 
 
+def tagged_steps(asset: dg.AssetsDefinition, tag: str) -> list[str]:
+    """The step keys of `asset` whose op carries `tag` = "true" ("<graph>.<op>" inside a graph-backed asset)."""
+    node = asset.node_def
+    if isinstance(node, dg.GraphDefinition):
+        return [f"{asset.key.to_python_identifier()}.{op.name}" for op in node.iterate_op_defs()
+                if op.tags.get(tag) == "true"]
+    return [asset.key.to_python_identifier()] if node.tags.get(tag) == "true" else []
+
+
 def executor_for(settings: ClioSettings, embedding_steps: list[str] = ()) -> dg.ExecutorDefinition:
     """`embedding_steps`: the step keys tagged `clio/embeds`, which the k8s executor gives a GPU on a cuda device."""
     if settings.executor == "k8s":

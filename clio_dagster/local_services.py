@@ -153,20 +153,31 @@ def start(folder: Path) -> Services:
     return services
 
 
+RESET_ATTEMPTS = 5
+
+
 def reset(services: Services) -> None:
     """Empty both lakes: drop and recreate their catalog databases, delete their buckets' objects (a fresh
     start for `clio lake init`; tests use it between cases)."""
     import boto3
     import psycopg2
 
-    con = psycopg2.connect(dbname="postgres", host=services.socket_dir, user="postgres")
-    con.autocommit = True
-    with con.cursor() as cur:
-        for lake in LAKES:
-            cur.execute(f"DROP DATABASE IF EXISTS clio_{lake} WITH (FORCE)")
-            cur.execute(f"CREATE DATABASE clio_{lake} OWNER clio_{lake}")
-            cur.execute(f"REVOKE ALL ON DATABASE clio_{lake} FROM PUBLIC")
-    con.close()
+    for attempt in range(RESET_ATTEMPTS):
+        try:
+            con = psycopg2.connect(dbname="postgres", host=services.socket_dir, user="postgres")
+            con.autocommit = True
+            with con.cursor() as cur:
+                for lake in LAKES:
+                    cur.execute(f"DROP DATABASE IF EXISTS clio_{lake} WITH (FORCE)")
+                    cur.execute(f"CREATE DATABASE clio_{lake} OWNER clio_{lake}")
+                    cur.execute(f"REVOKE ALL ON DATABASE clio_{lake} FROM PUBLIC")
+            con.close()
+            break
+        except psycopg2.OperationalError:
+            # A server recovering from a killed client process closes connections for a moment: retry.
+            if attempt == RESET_ATTEMPTS - 1:
+                raise
+            time.sleep(2)
     for lake in LAKES:
         keys = services.credentials[lake]
         bucket = boto3.resource("s3", endpoint_url=f"http://{services.s3_endpoint}", region_name="us-east-1",

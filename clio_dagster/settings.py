@@ -155,6 +155,9 @@ class ClioSettings(BaseSettings):
     celery_broker: str = "pyamqp://guest@localhost//"
     celery_backend: str = "rpc://"
     celery_folder: Path | None = None
+    # Shards of a day (assets/shards.py): facets and summary embeddings run as this many steps at once on a
+    # distributed executor, then one step assembles the day. 1: one step each (the in-process default).
+    day_shards: int = Field(default=1, ge=1, le=64)
 
     # Topics over time (asset topic_registry, clio_dagster/core/topics.py): cosine similarity of
     # "name: description" embeddings needed to continue a topic; trailing window for growth (days);

@@ -40,6 +40,8 @@ PRIVATE_TABLES = frozenset(
         "coordinated_groups",
     }
 )
+# A day's rows per shard until the day is assembled from them (assets/shards.py): see `replace_shard`.
+SHARD_TABLES = frozenset({"facet_shards", "facet_shard_runs"})
 PUBLIC_TABLES = frozenset({"published_clusters", "cluster_facets", "partition_summaries", "cluster_classifier",
                            "classifier_summary"})
 # Rebuilt whole by topic_registry (not per partition): see `replace_table`.
@@ -179,6 +181,14 @@ def replace_partition(
     if table not in PRIVATE_TABLES | PUBLIC_TABLES:
         raise WarehouseError(f"Unknown table {table!r}.")
     con.execute(f"DELETE FROM {table} WHERE partition_date = ?", [partition_date])
+    return _insert(con, table, rows)
+
+
+def replace_shard(con: duckdb.DuckDBPyConnection, table: str, partition_date: date, shard: int, rows: Any) -> int:
+    """Delete one shard's rows of `partition_date` from a shard staging table and insert `rows` (with `shard`)."""
+    if table not in SHARD_TABLES:
+        raise WarehouseError(f"Unknown table {table!r}.")
+    con.execute(f"DELETE FROM {table} WHERE partition_date = ? AND shard = ?", [partition_date, shard])
     return _insert(con, table, rows)
 
 

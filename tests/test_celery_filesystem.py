@@ -84,3 +84,27 @@ def test_a_filesystem_deployment_uses_the_atomic_broker_and_backend(tmp_path):
     redis = settings.model_copy(update={"celery_broker": "redis://cache:6379/0", "celery_backend": "redis://cache/1"})
     assert "broker_transport" not in celery_config(redis)["config_source"]
     assert celery_config(redis)["backend"] == "redis://cache/1"
+
+
+def test_workers_binding_at_once_all_land_in_the_queue_table(tmp_path):
+    """Workers starting together each bind their queue: every binding must survive, and none may read the table
+    half-written (kombu's own transport crashed a worker that way)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _connection(tmp_path) as first:
+        options = first.transport_options
+
+    def bind(i: int) -> None:
+        with Connection("filesystem://", transport=ATOMIC_FILESYSTEM_TRANSPORT, transport_options=options) as con:
+            for j in range(10):
+                con.default_channel._queue_bind("dagster", f"dagster.{i}.{j}", "", f"q{i}-{j}")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(bind, range(8)))
+    with Connection("filesystem://", transport=ATOMIC_FILESYSTEM_TRANSPORT, transport_options=options) as con:
+        channel = con.default_channel
+        assert sorted(q.queue for q in channel.get_table("dagster")) == sorted(f"q{i}-{j}" for i in range(8)
+                                                                               for j in range(10))
+        channel._delete("q3-4", "dagster", "dagster.3.4", "")
+        assert "q3-4" not in {q.queue for q in channel.get_table("dagster")}
+        assert len(channel.get_table("dagster")) == 79

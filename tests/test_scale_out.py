@@ -1,6 +1,7 @@
 """The scale-out deployment on one machine: embedded PostgreSQL (Dagster's instance and both lakes' catalogs),
 an S3 emulator enforcing per-lake keys, two DuckLakes, two Celery workers and the Dagster daemon with the
-shipped run queue (deploy/lake/dagster.yaml). The real assets run offline on sample days, two runs at a time.
+shipped run queue (deploy/lake/dagster.yaml). The real assets run offline on sample days, two runs at a time,
+each day's facets and embeddings in two shards.
 Also: the Kubernetes shape (deploy/k8s/) loads and the job validates on k8s_job_executor."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
@@ -138,11 +140,15 @@ def _wait_for_runs(instance, expected: int, timeout_s: float, logs: list[Path]) 
         if len(runs) >= expected and all(run.is_finished for run in runs):
             return runs
         time.sleep(2)
-    # What the workers and the daemon last said, so that a CI failure can be read from its report.
-    tails = "\n".join(f"--- {log.name}\n" + "".join(log.read_text(errors="replace").splitlines(True)[-15:])
-                      for log in logs)
     raise AssertionError(f"runs not finished after {timeout_s:.0f}s: "
-                         f"{[(r.tags.get('dagster/partition'), r.status.value) for r in instance.get_runs()]}\n{tails}")
+                         f"{[(r.tags.get('dagster/partition'), r.status.value) for r in instance.get_runs()]}\n"
+                         f"{_tails(logs)}")
+
+
+def _tails(logs: list[Path]) -> str:
+    """What the workers and the daemon last said, so that a CI failure can be read from its report."""
+    return "\n".join(f"--- {log.name}\n" + "".join(log.read_text(errors="replace").splitlines(True)[-15:])
+                     for log in logs)
 
 
 def _public_rows(con: duckdb.DuckDBPyConnection) -> dict[str, list]:
@@ -182,7 +188,7 @@ def test_sample_days_on_two_lakes_with_celery_workers_two_runs_at_a_time(lakes, 
     env = {**os.environ, **lakes.environment(), **FAST_TEST_EMBEDDER, "CLIO_HOME": str(home),
            "CLIO_HMAC_SECRET": HMAC, "DAGSTER_HOME": str(dagster_home), "CLIO_EXECUTOR": "celery",
            "CLIO_CELERY_BROKER": "filesystem://", "CLIO_CELERY_BACKEND": f"file://{tmp_path}/celery/results",
-           "CLIO_CELERY_FOLDER": str(tmp_path / "celery"), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+           "CLIO_CELERY_FOLDER": str(tmp_path / "celery"), "CLIO_DAY_SHARDS": "2", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     subprocess.run([BIN / "clio", "lake", "init"], env=env, cwd=ROOT, check=True, capture_output=True)
 
     # The same days in one process on the local DuckDB files, meanwhile (the deployment's runs leave CPU idle
@@ -215,19 +221,26 @@ def test_sample_days_on_two_lakes_with_celery_workers_two_runs_at_a_time(lakes, 
         assert sorted(r.tags["dagster/partition"] for r in runs) == sorted(DAYS + [DAYS[0]])
         assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * 4, [r.status for r in runs]
         # Every step ran in a Celery worker, and both workers took steps.
-        workers = set()
+        worker_of: dict[tuple[str, str], str] = {}
         for run in runs:
-            steps, delegated = set(), set()
+            steps = set()
             for entry in instance.all_logs(run.run_id):
                 event = entry.dagster_event
                 if event is not None and event.event_type_value == "STEP_START":
                     steps.add(event.step_key)
                 if event is not None and event.event_type_value == "ENGINE_EVENT" and \
                         "in celery worker" in (event.message or ""):
-                    delegated.add(event.step_key)
-                    workers.add(event.engine_event_data.metadata["Celery worker"].value.split("@")[0])
-            assert steps and steps <= delegated, steps - delegated
-        assert workers == {"w1", "w2"}
+                    worker = event.engine_event_data.metadata["Celery worker"].value.split("@")[0]
+                    worker_of[(run.run_id, event.step_key)] = worker
+            assert steps and steps <= {step for run_id, step in worker_of if run_id == run.run_id}
+        assert set(worker_of.values()) == {"w1", "w2"}, _tails(logs)
+        # The day's shards (CLIO_DAY_SHARDS=2) are steps of their own, and a day's two shards ran on both workers.
+        shard_workers: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for (run_id, step), worker in worker_of.items():
+            if "_shard_" in step:
+                shard_workers[(run_id, step.rsplit("_", 1)[0])].add(worker)
+        assert len(shard_workers) == 2 * len(runs), sorted(shard_workers)
+        assert any(len(workers) == 2 for workers in shard_workers.values()), shard_workers
         # Two runs at a time, and never two on one partition.
         spans = sorted((records[r.run_id].start_time, records[r.run_id].end_time, r.tags["dagster/partition"])
                        for r in runs)

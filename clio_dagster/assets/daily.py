@@ -19,3 +19,10 @@ def daily_asset(*, group_name: str, kinds: set[str] | None = None, **kwargs) -> 
     code version is the code part of the reuse fingerprint, so the UI marks an asset whose code changed."""
     return dg.asset(partitions_def=daily_partitions, group_name=group_name, kinds=kinds or {"duckdb"},
                     owners=OWNERS, code_version=code_version(), **kwargs)
+
+
+def daily_graph_asset(*, group_name: str, kinds: set[str] | None = None,
+                      **kwargs) -> Callable[..., dg.AssetsDefinition]:
+    """`dg.graph_asset` for one day's partition, with the same defaults as `daily_asset`."""
+    return dg.graph_asset(partitions_def=daily_partitions, group_name=group_name, kinds=kinds or {"duckdb"},
+                          owners=OWNERS, code_version=code_version(), **kwargs)

@@ -12,27 +12,21 @@ from clio_dagster.resources import EmbedderResource, WarehouseResource, partitio
 from clio_dagster.storage import ensure_embedding_table, load_sql, query_arrow, replace_partition, transaction
 
 
-@daily_asset(
-    group_name="clustering",
-    kinds={"duckdb", "pytorch"},
-    deps=["facets"],
-    op_tags=EMBEDS,
-)
-def summary_embeddings(
-    context: dg.AssetExecutionContext, embedder: EmbedderResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    """One vector per request summary (FLOAT[dim]); a summary already embedded by this model is not encoded again,
-    and an unchanged day is reused. With `language_neutral` each language's vectors are shifted onto the day's
-    overall mean (the cache keeps the model's own vectors)."""
-    day = partition_date(context)
+def embeddings_fingerprint(con, embedder: EmbedderResource, day):
+    return input_fingerprint(con, "summary_embeddings", day,
+                             {"facets": ("conversation_id", "request", "language_code")}, [embedder])
+
+
+def write_summary_embeddings(day, embedder: EmbedderResource, warehouse: WarehouseResource) -> dict:
+    """Embed the day's summaries through the cache and replace the day's vectors, unless an unchanged day is
+    reused; the materialisation's metadata."""
     with warehouse.get().connect("private") as con:
-        fingerprint = input_fingerprint(con, "summary_embeddings", day,
-                                        {"facets": ("conversation_id", "request", "language_code")}, [embedder])
+        fingerprint = embeddings_fingerprint(con, embedder, day)
         stored = stored_result(con, fingerprint)
         if stored is None:
             rows = query_arrow(con, load_sql("select_facet_summaries.sql"), [day])
     if stored is not None:
-        return stored
+        return dict(stored.metadata)
     result = embed_with_cache(rows.column("request").to_pylist(), embedder.get(), warehouse.get())
     matrix = result.matrix
     if embedder.language_neutral:
@@ -50,18 +44,37 @@ def summary_embeddings(
         ensure_embedding_table(con, result.dim, embedder.model)
         written = replace_partition(con, "summary_embeddings", day, table)
         record_outputs(con, fingerprint, ["summary_embeddings"])
+    return {
+        "dagster/row_count": written,
+        "model": embedder.model,
+        "dim": result.dim,
+        "language_neutral": embedder.language_neutral,
+        **encoding_metadata(result),
+        "reused": False,
+    }
 
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": written,
-            "model": embedder.model,
-            "dim": result.dim,
-            "language_neutral": embedder.language_neutral,
-            "cache_hits": result.cache_hits,
-            "encoded": result.encoded,
-            "encode_seconds": round(result.encode_seconds, 3),
-            "texts_per_second": round(result.encoded / result.encode_seconds, 1)
-            if result.encoded and result.encode_seconds else None,
-            "reused": False,
-        }
-    )
+
+def encoding_metadata(result) -> dict:
+    return {
+        "cache_hits": result.cache_hits,
+        "encoded": result.encoded,
+        "encode_seconds": round(result.encode_seconds, 3),
+        "texts_per_second": round(result.encoded / result.encode_seconds, 1)
+        if result.encoded and result.encode_seconds else None,
+    }
+
+
+@daily_asset(
+    group_name="clustering",
+    kinds={"duckdb", "pytorch"},
+    deps=["facets"],
+    op_tags=EMBEDS,
+)
+def summary_embeddings(
+    context: dg.AssetExecutionContext, embedder: EmbedderResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """One vector per request summary (FLOAT[dim]); a summary already embedded by this model is not encoded again,
+    and an unchanged day is reused. With `language_neutral` each language's vectors are shifted onto the day's
+    overall mean (the cache keeps the model's own vectors). With CLIO_DAY_SHARDS >= 2 shards of the day's
+    summaries are encoded first, on as many workers (assets/shards.py)."""
+    return dg.MaterializeResult(metadata=write_summary_embeddings(partition_date(context), embedder, warehouse))

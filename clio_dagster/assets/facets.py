@@ -3,6 +3,7 @@
 
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import dagster as dg
 import pyarrow as pa
@@ -11,6 +12,7 @@ from clio_dagster.assets.daily import daily_asset
 from clio_dagster.assets.reuse import input_fingerprint, record_outputs, stored_result
 from clio_dagster.core.records import Conversation, Message
 from clio_dagster.core.screening import regex_screen
+from clio_dagster.core.sharding import shard_of
 from clio_dagster.core.summarize import computed_facets
 from clio_dagster.llm import TaskFailure
 from clio_dagster.resources import LLMResource, WarehouseResource, llm_store, partition_date
@@ -24,14 +26,16 @@ RAW_COLUMNS_READ = ("conversation_id", "user_hash", "conversation_ts", "messages
 
 
 def iter_partition_conversations(
-    warehouse: WarehouseResource, day, page_size: int = FACETS_PAGE_SIZE
+    warehouse: WarehouseResource, day, page_size: int = FACETS_PAGE_SIZE, shard: tuple[int, int] = (0, 1)
 ) -> Iterator[tuple[list[Conversation], list[str]]]:
-    """The day's accepted conversations in id order, `page_size` at a time, with their users' keyed hashes.
-    Each page is read on its own short connection, so no lock is held while a page is summarised."""
+    """The day's accepted conversations in id order (only shard i of n of them, for `shard` (i, n)), `page_size` at
+    a time, with their users' keyed hashes. Each page is read on its own short connection, so no lock is held
+    while a page is summarised."""
     with warehouse.get().connect("private") as con:
         ids = [r[0] for r in con.execute(
             "SELECT conversation_id FROM raw_conversations WHERE partition_date = ? ORDER BY conversation_id", [day]
         ).fetchall()]
+    ids = shard_of(ids, *shard)
     for start in range(0, len(ids), page_size):
         page = ids[start : start + page_size]
         with warehouse.get().connect("private") as con:
@@ -84,6 +88,61 @@ def _facet_table(day, conversations, user_hashes, results, backend_name: str) ->
     )
 
 
+@dataclass(frozen=True)
+class FacetPass:
+    """What summarising (some of) a day gave: facet rows, the items the LLM could not answer, and how many
+    conversations were read and left out by the screener."""
+
+    table: pa.Table
+    failures: list[TaskFailure]
+    read: int
+    screened_out: int
+
+
+def summarise_day(llm: LLMResource, backend, warehouse: WarehouseResource, day,
+                  shard: tuple[int, int] = (0, 1)) -> FacetPass:
+    """Facets of the day's conversations (of shard i of n, for `shard` (i, n)), a page at a time."""
+    page_size = 2**62 if backend.facets_whole_day else FACETS_PAGE_SIZE
+    tables, failures = [], []
+    read = screened_out = 0
+    for page, page_users in iter_partition_conversations(warehouse, day, page_size, shard):
+        read += len(page)
+        keep = _screen(llm, backend, page)
+        conversations = [c for c, k in zip(page, keep) if k]
+        user_hashes = [u for u, k in zip(page_users, keep) if k]
+        screened_out += len(page) - len(conversations)
+        outcomes = backend.extract_facets(conversations)
+        failures += [o for o in outcomes if isinstance(o, TaskFailure)]
+        ok = [i for i, o in enumerate(outcomes) if not isinstance(o, TaskFailure)]
+        tables.append(_facet_table(day, [conversations[i] for i in ok], [user_hashes[i] for i in ok],
+                                   [outcomes[i] for i in ok], backend.name))
+    table = pa.concat_tables(tables) if tables else _facet_table(day, [], [], [], backend.name)
+    return FacetPass(table, failures, read, screened_out)
+
+
+def facet_metadata(table: pa.Table, failure_reasons: list[str], screened_out: int, backend) -> dict:
+    """The facets materialisation's metadata, from the rows written (one day, or the shards' rows)."""
+    redactions = table.column("redactions").to_pylist()
+    return {
+        "dagster/row_count": table.num_rows,
+        "llm_backend": backend.name,
+        "heuristic": backend.heuristic,
+        "method": table.column("method")[0].as_py() if table.num_rows else "",
+        "screened_out": screened_out,
+        "failed": len(failure_reasons),
+        "failure_reasons": dict(sorted(Counter(failure_reasons).items())),
+        "inputs_truncated": sum(table.column("input_truncated").to_pylist()),
+        "pii_redactions": sum(redactions),
+        "summaries_with_redactions": sum(1 for r in redactions if r),
+        "languages": dict(Counter(table.column("language").to_pylist()).most_common(10)),
+        "reused": False,
+    }
+
+
+def facets_fingerprint(con, llm: LLMResource, day):
+    return input_fingerprint(con, "facets", day, {"raw_conversations": RAW_COLUMNS_READ}, [llm])
+
+
 @daily_asset(
     group_name="facets",
     deps=["raw_conversations"],
@@ -93,62 +152,27 @@ def facets(context: dg.AssetExecutionContext, llm: LLMResource, warehouse: Wareh
     """Request summary, task, language and concern per conversation (one backend call covers all facets),
     plus turn counts and message lengths computed without an LLM. A screener (regex or yes/no question)
     can restrict the day to a targeted subset; items the LLM could not answer are recorded in llm_failures.
-    The day is read and summarised a page at a time; with a deterministic backend an unchanged day is reused."""
+    The day is read and summarised a page at a time; with a deterministic backend an unchanged day is reused.
+    With CLIO_DAY_SHARDS >= 2 the day is summarised in shards instead (assets/shards.py)."""
     day = partition_date(context)
     store = llm_store(context, warehouse)
     backend = llm.get(store)
     if backend.deterministic:
         # LLM results are reused through the LLM cache instead, so that failed items are retried.
         with warehouse.get().connect("private") as con:
-            fingerprint = input_fingerprint(con, "facets", day, {"raw_conversations": RAW_COLUMNS_READ}, [llm])
+            fingerprint = facets_fingerprint(con, llm, day)
             stored = stored_result(con, fingerprint)
         if stored is not None:
             return stored
-    page_size = 2**62 if backend.facets_whole_day else FACETS_PAGE_SIZE
 
-    tables, failures = [], []
-    read = screened_out = truncated = redactions = with_redactions = 0
-    languages: Counter[str] = Counter()
-    method = ""
-    for page, page_users in iter_partition_conversations(warehouse, day, page_size):
-        read += len(page)
-        keep = _screen(llm, backend, page)
-        conversations = [c for c, k in zip(page, keep) if k]
-        user_hashes = [u for u, k in zip(page_users, keep) if k]
-        screened_out += len(page) - len(conversations)
-        outcomes = backend.extract_facets(conversations)
-        failures += [o for o in outcomes if isinstance(o, TaskFailure)]
-        ok = [i for i, o in enumerate(outcomes) if not isinstance(o, TaskFailure)]
-        results = [outcomes[i] for i in ok]
-        tables.append(_facet_table(day, [conversations[i] for i in ok], [user_hashes[i] for i in ok], results,
-                                   backend.name))
-        truncated += sum(1 for r in results if r.input_truncated)
-        redactions += sum(r.redactions for r in results)
-        with_redactions += sum(1 for r in results if r.redactions)
-        languages.update(r.language for r in results)
-        method = method or (results[0].method if results else "")
-    store.replace_failures("extract_facets", [(f.item_id, f.reason, f.detail) for f in failures])
-    table = pa.concat_tables(tables) if tables else _facet_table(day, [], [], [], backend.name)
+    summarised = summarise_day(llm, backend, warehouse, day)
+    store.replace_failures("extract_facets", [(f.item_id, f.reason, f.detail) for f in summarised.failures])
     with warehouse.get().connect("private") as con, transaction(con):
-        written = replace_partition(con, "facets", day, table)
+        replace_partition(con, "facets", day, summarised.table)
         if backend.deterministic:
             record_outputs(con, fingerprint, ["facets"])
-
-    failure_reasons = Counter(f.reason for f in failures)
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": written,
-            "llm_backend": backend.name,
-            "heuristic": backend.heuristic,
-            "method": method,
-            "screened_out": screened_out,
-            "failed": len(failures),
-            "failure_reasons": dict(sorted(failure_reasons.items())),
-            "inputs_truncated": truncated,
-            "pii_redactions": redactions,
-            "summaries_with_redactions": with_redactions,
-            "languages": dict(languages.most_common(10)),
-            "reused": False,
-            **backend.usage_metadata(),
-        }
-    )
+    return dg.MaterializeResult(metadata={
+        **facet_metadata(summarised.table, [f.reason for f in summarised.failures], summarised.screened_out,
+                         backend),
+        **backend.usage_metadata(),
+    })

@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from clio_dagster.core.embedding import SentenceEmbedder
 from clio_dagster.core.hashing import text_hash
+from clio_dagster.core.sharding import shard_of
 from clio_dagster.core.vectors import arrow_to_vectors, vectors_to_arrow
 from clio_dagster.storage import Warehouse, load_sql, query_arrow, transaction
 
@@ -28,34 +29,54 @@ class CachedEmbedding:
     encode_seconds: float
 
 
-def embed_with_cache(texts: list[str], model: SentenceEmbedder, warehouse: Warehouse) -> CachedEmbedding:
+def encoding_batches(text_by_hash: dict[str, str], batch_size: int) -> list[list[str]]:
+    """The text hashes, shortest text first (ties by hash: little padding per batch), cut into batches of
+    `batch_size`. A text's vector depends, in the last float digits, on the texts padded beside it: encoding
+    always by these batches makes it the same however the work is split (shards of a day)."""
+    ordered = sorted(text_by_hash, key=lambda h: (len(text_by_hash[h]), h))
+    return [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
+
+
+def embed_with_cache(texts: list[str], model: SentenceEmbedder, warehouse: Warehouse,
+                     part: tuple[int, int] = (0, 1)) -> CachedEmbedding:
     """Vectors of `texts` from the private embedding cache, encoding only what this model has not embedded
     before (with no DuckDB connection open) and caching it. The model is not even loaded when all is cached.
-    Texts are encoded ENCODE_PAGE_SIZE at a time, shortest first (little padding per batch), and each page is
-    cached as soon as it is encoded, so an interrupted run resumes where it stopped."""
-    hashes = [text_hash(t) for t in texts]
+    Texts are encoded by `encoding_batches`, and cached ENCODE_PAGE_SIZE at a time as soon as they are encoded,
+    so an interrupted run resumes where it stopped. `part` (i, n): only slice i of n of the batches (a shard of
+    the work; the result then holds those texts' vectors only, in input order)."""
+    all_hashes = [text_hash(t) for t in texts]
+    first_text = dict(zip(all_hashes, texts))
+    batches = shard_of(encoding_batches(first_text, model.batch_size), *part)
+    wanted = {h for batch in batches for h in batch}
+    hashes = all_hashes if part == (0, 1) else [h for h in all_hashes if h in wanted]
     with warehouse.connect("private") as con:
-        con.register("needed_hashes", pa.table({"text_hash": sorted(set(hashes))}))
+        con.register("needed_hashes", pa.table({"text_hash": sorted(wanted)}))
         cached = query_arrow(con, load_sql("select_cached_embeddings.sql"), [model.model_name])
         con.unregister("needed_hashes")
     cached_hashes = cached.column("text_hash").to_pylist()
-    missing = set(hashes) - set(cached_hashes)
+    missing = wanted - set(cached_hashes)
     dim = len(cached.column("embedding")[0]) if cached_hashes and not missing else model.dim
     by_hash = dict(zip(cached_hashes, arrow_to_vectors(cached.column("embedding"), dim)))
     del cached
-    first_text = dict(zip(hashes, texts))
-    todo = sorted(missing, key=lambda h: (len(first_text[h]), h))
+    todo = [[h for h in batch if h in missing] for batch in batches]
     encode_started = time.perf_counter()
-    for start in range(0, len(todo), ENCODE_PAGE_SIZE):
-        page = todo[start : start + ENCODE_PAGE_SIZE]
-        new_vectors = model.encode([first_text[h] for h in page])
-        by_hash.update(zip(page, new_vectors))
-        new_cache = pa.table({"model": [model.model_name] * len(page), "text_hash": page,
-                              "embedding": vectors_to_arrow(new_vectors)})
-        with warehouse.connect("private") as con, transaction(con):
-            con.register("new_cache", new_cache)
-            con.execute(load_sql("insert_embedding_cache.sql"))
-            con.unregister("new_cache")
+    page: list[str] = []
+    for number, batch in enumerate(todo):
+        if batch:
+            by_hash.update(zip(batch, model.encode([first_text[h] for h in batch])))
+            page += batch
+        if page and (len(page) >= ENCODE_PAGE_SIZE or number == len(todo) - 1):
+            _cache(warehouse, model, page, np.stack([by_hash[h] for h in page]))
+            page = []
     encode_seconds = time.perf_counter() - encode_started
     matrix = np.stack([by_hash[h] for h in hashes]) if hashes else np.zeros((0, dim), np.float32)
-    return CachedEmbedding(matrix, hashes, dim, len(todo), len(cached_hashes), encode_seconds)
+    return CachedEmbedding(matrix, hashes, dim, len(missing), len(cached_hashes), encode_seconds)
+
+
+def _cache(warehouse: Warehouse, model: SentenceEmbedder, hashes: list[str], vectors: np.ndarray) -> None:
+    new_cache = pa.table({"model": [model.model_name] * len(hashes), "text_hash": hashes,
+                          "embedding": vectors_to_arrow(vectors)})
+    with warehouse.connect("private") as con, transaction(con):
+        con.register("new_cache", new_cache)
+        con.execute(load_sql("insert_embedding_cache.sql"))
+        con.unregister("new_cache")

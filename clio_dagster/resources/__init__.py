@@ -209,12 +209,14 @@ def build_resources(settings: ClioSettings | None = None) -> dict[str, dg.Config
     }
 
 
-def llm_store(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> LLMStore:
-    """Cache, usage and batch records for one asset's run of one partition."""
-    return LLMStore(warehouse.get(), run_id=context.run.run_id, asset=context.asset_key.to_user_string(),
+def llm_store(context: dg.AssetExecutionContext | dg.OpExecutionContext, warehouse: WarehouseResource,
+              asset: str | None = None) -> LLMStore:
+    """Cache, usage and batch records for one asset's run of one partition (`asset`: for an op of a graph-backed
+    asset whose own output is not the asset, such as a shard)."""
+    return LLMStore(warehouse.get(), run_id=context.run.run_id, asset=asset or context.asset_key.to_user_string(),
                     partition_date=partition_date(context))
 
 
-def partition_date(context: dg.AssetExecutionContext) -> date:
+def partition_date(context: dg.AssetExecutionContext | dg.OpExecutionContext) -> date:
     """The partition's UTC day, from Dagster's time window (never from the wall clock)."""
     return context.partition_time_window.start.date()

@@ -174,3 +174,13 @@ CREATE TABLE IF NOT EXISTS llm_journal_applied (
     journal_id VARCHAR NOT NULL,
     last_seq BIGINT NOT NULL
 );
+-- A day summarised in shards (CLIO_DAY_SHARDS >= 2, assets/shards.py): each shard's facet rows, and one row per
+-- finished shard, until the day's facets are replaced from them in one transaction (then they are deleted).
+CREATE TABLE IF NOT EXISTS facet_shards AS SELECT *, 0::INTEGER AS shard FROM facets LIMIT 0;
+CREATE TABLE IF NOT EXISTS facet_shard_runs (
+    partition_date DATE NOT NULL,
+    shard INTEGER NOT NULL,
+    shards INTEGER NOT NULL,
+    conversations_read BIGINT NOT NULL,
+    screened_out BIGINT NOT NULL
+);
