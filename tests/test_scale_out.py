@@ -6,8 +6,10 @@ Also: the Kubernetes shape (deploy/k8s/) loads and the job validates on k8s_job_
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -265,6 +267,17 @@ def test_sample_days_on_two_lakes_with_celery_workers_two_runs_at_a_time(lakes, 
     with store.reader("public") as con:
         lake_rows = _public_rows(con)
 
+    # Privacy holds across processes too: no raw text or identifier in the workers' and daemon's logs or in the
+    # explorer pages the lake run wrote.
+    explorer_pages = [p for p in (home / "explorer").rglob("*") if p.is_file()]
+    identifiers, texts = _staged_private_strings(home)
+    for source in [*logs, *explorer_pages]:
+        text = source.read_text(errors="replace")
+        if source.suffix == ".html":  # the page's text and embedded data, not its markup (a sample prompt is HTML)
+            text = html.unescape(re.sub(r"<[^>]*>", " ", text))
+        assert _raw_text_in(text, identifiers, texts) == [], source.name
+    assert any(p.suffix == ".html" for p in explorer_pages)
+
     reference.join(timeout=600)
     assert "rows" in local_rows, local_rows.get("error")
     local_rows = local_rows["rows"]
@@ -281,6 +294,30 @@ def test_sample_days_on_two_lakes_with_celery_workers_two_runs_at_a_time(lakes, 
     _, alive = psutil.wait_procs(processes, timeout=60)
     alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not alive, [p.cmdline() for p in alive]
+
+
+def _staged_private_strings(home: Path) -> tuple[set[str], list[str]]:
+    """Conversation and user ids, and every message text, of the staged days."""
+    identifiers, texts = set(), []
+    for path in sorted((home / "landing").rglob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            identifiers |= {record["id"], record["user_id"]}
+            texts += [message["content"] for message in record["messages"]]
+    return identifiers, texts
+
+
+def _raw_text_in(haystack: str, identifiers: set[str], texts: list[str]) -> list[str]:
+    """Identifiers found in `haystack`, and the first run of 6 consecutive words (over 25 characters) of each raw
+    text found there (test_pipeline's rule, with the haystack's windows in a set: logs are megabytes)."""
+    words = re.findall(r"\w+", haystack.lower())
+    windows = {" ".join(words[i : i + 6]) for i in range(max(0, len(words) - 5))}
+    found = sorted(i for i in identifiers if i in haystack)
+    for text in texts:
+        words = re.findall(r"\w+", text.lower())
+        found += [window for window in (" ".join(words[i : i + 6]) for i in range(max(0, len(words) - 5)))
+                  if len(window) > 25 and window in windows][:1]
+    return found
 
 
 def test_kubernetes_shape_loads_and_the_job_validates(tmp_path):
