@@ -162,6 +162,9 @@ def reset(services: Services) -> None:
     import boto3
     import psycopg2
 
+    from clio_dagster.lake import close_attached
+
+    close_attached()  # this process's lakes would still point at the dropped catalogs
     for attempt in range(RESET_ATTEMPTS):
         try:
             con = psycopg2.connect(dbname="postgres", host=services.socket_dir, user="postgres")

@@ -117,6 +117,29 @@ def test_public_credentials_cannot_read_the_private_lake(lakes):
             pass
 
 
+def test_a_lake_attached_once_per_process_sees_other_processes_commits(lakes):
+    from clio_dagster import lake
+
+    store = warehouse_for(load_settings())
+    for database in ("private", "public"):
+        store.init(database)
+    for _ in range(2):  # sessions are cursors of one attached lake per process and mode
+        with store.reader("private") as con, store.connect("private") as writer:
+            assert con.execute("SELECT count(*) FROM base_cluster_members").fetchone() == (0,)
+            assert writer.execute("SELECT count(*) FROM base_cluster_members").fetchone() == (0,)
+    assert sorted(key[2:] for key in lake._ATTACHED if key[0] == os.getpid()) == [("private", False),
+                                                                                 ("private", True)]
+    write = ("from datetime import date; from clio_dagster.lake import warehouse_for; "
+             "from clio_dagster.settings import load_settings; from clio_dagster.storage import replace_partition, "
+             "transaction; from tests.test_scale_out import _members\n"
+             "with warehouse_for(load_settings()).connect('private') as con, transaction(con):\n"
+             "    replace_partition(con, 'base_cluster_members', date(2024, 1, 1), _members(7))\n")
+    subprocess.run([sys.executable, "-c", write], cwd=ROOT, check=True, env=os.environ)
+    with store.reader("private") as con, store.connect("private") as writer:
+        assert con.execute("SELECT count(*) FROM base_cluster_members").fetchone() == (7,)
+        assert writer.execute("SELECT count(*) FROM base_cluster_members").fetchone() == (7,)
+
+
 def _stage(home: Path) -> None:
     from clio_dagster.sample_data import stage_sample
 
