@@ -132,7 +132,7 @@ def _explain(database: Database, location: LakeLocation, exc: duckdb.Error) -> W
     return WarehouseError(f"DuckLake error on {where}: {type(exc).__name__}: {_redact(text, location)}")
 
 
-# (process id, warehouse, lake, read-only) -> the attached DuckDB that `LakeWarehouse` sessions are cursors of.
+# (process id, lake location, lake, read-only) -> the attached DuckDB that `LakeWarehouse` sessions are cursors of.
 _ATTACHED: dict[tuple, duckdb.DuckDBPyConnection] = {}
 
 
@@ -150,12 +150,6 @@ class LakeWarehouse:
 
     def __init__(self, private: LakeLocation | None, public: LakeLocation | None):
         self.locations: dict[Database, LakeLocation | None] = {"private": private, "public": public}
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, LakeWarehouse) and other.locations == self.locations
-
-    def __hash__(self) -> int:
-        return hash(tuple(self.locations.items()))
 
     def _location(self, database: Database) -> LakeLocation:
         location = self.locations[database]
@@ -197,7 +191,7 @@ class LakeWarehouse:
         catalog's ATTACH cost ~0.4 s, every step opens several connections, and each one is a cursor of this
         one (a connection of its own, sharing the attached lake; every transaction reads the catalog's latest
         snapshot). Keyed by process: a forked worker opens its own."""
-        key = (os.getpid(), self, database, read_only)
+        key = (os.getpid(), self._location(database), database, read_only)
         con = _ATTACHED.get(key)
         if con is None:
             con = _ATTACHED[key] = self._open(database, read_only=read_only)
@@ -216,7 +210,7 @@ class LakeWarehouse:
                 return con
             except duckdb.Error as exc:
                 con.close()
-                _ATTACHED.pop((os.getpid(), self, database, read_only), None)
+                _ATTACHED.pop((os.getpid(), location, database, read_only), None)
                 base.close()
                 if attempt:
                     raise _explain(database, location, exc) from None

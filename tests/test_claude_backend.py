@@ -260,3 +260,30 @@ def test_injected_delimiters_cannot_close_the_conversation_block(fake):
     ClaudeBackend(settings_for(fake)).extract_facets([attack])
     text = fake.requests[-1]["json"]["messages"][0]["content"][0]["text"]
     assert text.count("</conversation>") == 1 and text.count("<conversation>") == 1
+
+
+def test_shards_of_one_day_keep_their_batches_apart(fake, store, monkeypatch):
+    """Two shards of a day submit batches at once: one's crash-resume must find its own batch, never abandon the
+    other's (assets/shards.py gives each shard its own batch scope)."""
+    from datetime import date
+
+    day = date(2024, 1, 1)
+    first = dataclasses.replace(store, partition_date=day, part="shard 0 of 2")
+    second = dataclasses.replace(store, partition_date=day, part="shard 1 of 2")
+    original = anthropic.resources.messages.batches.Batches.retrieve
+
+    def crash(self, *args, **kwargs):
+        raise KeyboardInterrupt("shard 0's worker killed while polling")
+
+    monkeypatch.setattr(anthropic.resources.messages.batches.Batches, "retrieve", crash)
+    with pytest.raises(KeyboardInterrupt):
+        ClaudeBackend(settings_for(fake, use_batches=True), first).extract_facets(CONVERSATIONS[:6])
+    monkeypatch.setattr(anthropic.resources.messages.batches.Batches, "retrieve", original)
+    ClaudeBackend(settings_for(fake, use_batches=True), second).extract_facets(CONVERSATIONS[6:])
+    resumed = ClaudeBackend(settings_for(fake, use_batches=True), first).extract_facets(CONVERSATIONS[:6])
+    assert not any(isinstance(r, TaskFailure) for r in resumed)
+    assert len(fake.batch_creates) == 2  # shard 0 collected the batch it had submitted
+    with store.warehouse.connect("private") as con:
+        assert con.execute("SELECT scope, status FROM llm_batches ORDER BY scope").fetchall() == [
+            ("extract_facets:2024-01-01:shard 0 of 2", "collected"),
+            ("extract_facets:2024-01-01:shard 1 of 2", "collected")]

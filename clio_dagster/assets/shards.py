@@ -40,7 +40,7 @@ def _facets_shard(shard: int, shards: int, pool: str | None) -> dg.OpDefinition:
            pool=pool)
     def facets_shard(context: dg.OpExecutionContext, llm: LLMResource, warehouse: WarehouseResource) -> None:
         day = partition_date(context)
-        store = llm_store(context, warehouse, asset="facets")
+        store = llm_store(context, warehouse, asset="facets", part=f"shard {shard} of {shards}")
         backend = llm.get(store)
         if backend.deterministic:
             with warehouse.get().connect("private") as con:

@@ -491,7 +491,8 @@ class ClaudeBackend(LLMBackend):
 
     def _scope(self, task: str) -> str:
         store = self.store
-        return f"{task}:{store.partition_date}" if store and store.partition_date else task
+        scope = f"{task}:{store.partition_date}" if store and store.partition_date else task
+        return f"{scope}:{store.part}" if store and store.part else scope
 
     def screen(self, conversations: Sequence[Conversation], question: str) -> list[bool | TaskFailure]:
         requests = [

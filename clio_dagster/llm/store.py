@@ -117,6 +117,8 @@ class LLMStore:
     run_id: str | None = None
     asset: str | None = None
     partition_date: date | None = None
+    # A shard of the partition (assets/shards.py), so that shards running at once keep their batches apart.
+    part: str | None = None
     _journal: ResultJournal | None = field(default=None, repr=False)
 
     @property

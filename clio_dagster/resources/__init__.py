@@ -210,11 +210,11 @@ def build_resources(settings: ClioSettings | None = None) -> dict[str, dg.Config
 
 
 def llm_store(context: dg.AssetExecutionContext | dg.OpExecutionContext, warehouse: WarehouseResource,
-              asset: str | None = None) -> LLMStore:
-    """Cache, usage and batch records for one asset's run of one partition (`asset`: for an op of a graph-backed
-    asset whose own output is not the asset, such as a shard)."""
+              asset: str | None = None, part: str | None = None) -> LLMStore:
+    """Cache, usage and batch records for one asset's run of one partition (`asset`, `part`: for a shard, an op
+    of a graph-backed asset whose own output is not the asset)."""
     return LLMStore(warehouse.get(), run_id=context.run.run_id, asset=asset or context.asset_key.to_user_string(),
-                    partition_date=partition_date(context))
+                    partition_date=partition_date(context), part=part)
 
 
 def partition_date(context: dg.AssetExecutionContext | dg.OpExecutionContext) -> date:
