@@ -81,18 +81,22 @@ def _authorised_or_exit(settings: ClioSettings, out) -> bool:
 
 def _safety_line(result) -> str:
     counts = {}
-    for name in ("safety_clusters", "coordinated_use"):
+    for name in ("safety_clusters", "coordinated_use", "coordinated_campaigns"):
         events = result.asset_materializations_for_node(name)
         counts[name] = events[0].metadata if events else {}
-    clusters = counts["safety_clusters"].get("dagster/row_count")
-    groups = counts["coordinated_use"].get("near_duplicate_groups")
-    few = counts["coordinated_use"].get("few_account_clusters")
-    return (f"{clusters.value if clusters else 0} clusters (thresholds off), {groups.value if groups else 0} "
-            f"near-identical request groups, {few.value if few else 0} few-account clusters (private DB only)")
+
+    def count(asset: str, key: str) -> int:
+        value = counts[asset].get(key)
+        return value.value if value else 0
+
+    return (f"{count('safety_clusters', 'dagster/row_count')} clusters (thresholds off), "
+            f"{count('coordinated_use', 'near_duplicate_groups')} near-identical request groups, "
+            f"{count('coordinated_use', 'few_account_clusters')} few-account clusters, "
+            f"{count('coordinated_campaigns', 'campaigns')} campaigns in the window (private DB only)")
 
 
 def _cmd_safety_run(args: argparse.Namespace, out=None) -> int:
-    from clio_dagster.assets import SAFETY_JOB_ASSETS, SAFETY_MODE_ASSETS
+    from clio_dagster.assets import safety_job_assets, safety_mode_assets
     from clio_dagster.runner import _dates, run_partitions
 
     out = out or sys.stdout
@@ -101,7 +105,7 @@ def _cmd_safety_run(args: argparse.Namespace, out=None) -> int:
         return 2
     # In a namespace the whole chain up to the hierarchy runs there; otherwise the safety assets read the
     # daily run's private tables of the same days.
-    assets = SAFETY_JOB_ASSETS if settings.namespace else SAFETY_MODE_ASSETS
+    assets = (safety_job_assets if settings.namespace else safety_mode_assets)(settings.campaign_window_days)
     ok = run_partitions(settings, _dates(args.start, args.end), out=out, assets=assets, describe=_safety_line)
     print(f"Private DB: {settings.private_db}; read with `clio safety report --date D`"
           + (f" --namespace {settings.namespace}" if settings.namespace else ""), file=out)
@@ -136,10 +140,27 @@ def safety_report(settings: ClioSettings, day: date, top: int = 20) -> str:
             "SELECT level, node_id, name, conversations, accounts, round(concerning_mean, 2), meets_thresholds "
             "FROM safety_clusters WHERE partition_date = ? AND concerning_mean IS NOT NULL "
             "ORDER BY concerning_mean DESC, level DESC, node_id LIMIT ?", [day, top]).fetchall()
+        campaigns = con.execute(
+            "SELECT campaign_id, window_start, accounts, conversations, variants, round(concerning_mean, 2), template, "
+            "base_clusters, near_duplicate_groups, account_hashes FROM coordinated_campaigns WHERE partition_date = ? "
+            "ORDER BY accounts DESC, conversations DESC, campaign_id", [day]).fetchall()
+        per_day = con.execute("SELECT campaign_id, day, conversations, accounts FROM campaign_days "
+                              "WHERE partition_date = ? ORDER BY campaign_id, day", [day]).fetchall()
+    days_of: dict[str, list[str]] = {}
+    for campaign_id, d, n, accounts in per_day:
+        days_of.setdefault(campaign_id, []).append(f"{d:%m-%d}: {n} ({accounts} acc.)")
+    window = f"{campaigns[0][1]} to {day}" if campaigns else f"ending {day}"
     lines = [f"# Safety review {day}" + (f" (namespace {settings.namespace})" if settings.namespace else ""), "",
              "PRIVATE: thresholds and auditor off, results linked to accounts (keyed hashes). Authorised "
              "trust-and-safety review only; never publish.", "",
-             f"## Near-identical requests across accounts ({len(groups)} groups)", ""]
+             f"## Campaigns: many accounts, one template ({len(campaigns)}, window {window})", ""]
+    lines += _table(["campaign", "accounts", "conversations", "wordings", "mean concern", "conversations per day",
+                     "template ({…} = varying part)", "base clusters", "near-identical groups"],
+                    [[c[0], c[2], c[3], c[4], c[5], "; ".join(days_of.get(c[0], [])), c[6], ", ".join(c[7]),
+                      ", ".join(c[8])] for c in campaigns])
+    for c in campaigns:
+        lines += [f"- {c[0]} accounts: " + ", ".join(c[9])]
+    lines += ["", f"## Near-identical requests across accounts ({len(groups)} groups)", ""]
     lines += _table(["group", "accounts", "conversations", "min similarity", "mean concern", "base clusters",
                      "example request"], [list(g[:5]) + [", ".join(g[5]), g[6]] for g in groups])
     for g in groups:

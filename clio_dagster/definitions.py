@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from clio_dagster.assets import DAILY_ASSETS, SAFETY_JOB_ASSETS, SAFETY_MODE_ASSETS, topic_changes, topic_registry
+from clio_dagster.assets import DAILY_ASSETS, safety_job_assets, safety_mode_assets, topic_changes, topic_registry
 from clio_dagster.assets.daily import EMBEDS_TAG
 from clio_dagster.assets.shards import with_day_shards
 from clio_dagster.executors import executor_for, tagged_steps
@@ -22,9 +22,9 @@ daily_job = dg.define_asset_job(
 )
 safety_job = dg.define_asset_job(
     "safety_job",
-    selection=dg.AssetSelection.assets(*SAFETY_JOB_ASSETS),
+    selection=dg.AssetSelection.assets(*safety_job_assets(settings.campaign_window_days)),
     description="Safety mode (Clio §4): ingest to hierarchy, then every cluster without thresholds or auditor and "
-                "the coordinated-use signals, private DB only. Refused unless CLIO_SAFETY_MODE and "
+                "the coordinated-use signals and campaigns, private DB only. Refused unless CLIO_SAFETY_MODE and "
                 "CLIO_SAFETY_OPERATOR are set.",
 )
 
@@ -40,7 +40,7 @@ embedding_steps = sorted(step for asset in [*daily_assets, topic_registry] for s
 defs = dg.Definitions(
     # topic_registry is unpartitioned: it runs through its automation condition (once the automation
     # sensor is on) or by hand / `clio topics`, never inside daily_job.
-    assets=[*daily_assets, topic_registry, topic_changes, *SAFETY_MODE_ASSETS],
+    assets=[*daily_assets, topic_registry, topic_changes, *safety_mode_assets(settings.campaign_window_days)],
     jobs=[daily_job, safety_job, *([housekeeping_job] if lake_mode else [])],
     schedules=[daily_schedule, *([housekeeping_schedule] if lake_mode else [])],
     resources=build_resources(settings),

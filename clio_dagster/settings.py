@@ -184,6 +184,12 @@ class ClioSettings(BaseSettings):
     coordination_min_accounts: int = Field(default=10, ge=2)
     coordination_min_cluster_size: int = Field(default=20, ge=2)
     coordination_accounts_ratio: float = Field(default=0.2, gt=0, le=1)
+    # Campaigns (safety mode, core/campaigns.py): requests whose word sets reach this Jaccard similarity are
+    # linked (a template with varying slots chains together), over a trailing window of days; a campaign needs
+    # coordination_min_accounts accounts and a template of at least campaign_min_words fixed words.
+    campaign_similarity: float = Field(default=0.6, gt=0, le=1)
+    campaign_min_words: int = Field(default=6, ge=2)
+    campaign_window_days: int = Field(default=7, ge=1, le=31)
 
     @classmethod
     def settings_customise_sources(

@@ -38,6 +38,8 @@ PRIVATE_TABLES = frozenset(
         "safety_clusters",
         "coordinated_clusters",
         "coordinated_groups",
+        "coordinated_campaigns",
+        "campaign_days",
     }
 )
 # A day's rows per shard until the day is assembled from them (assets/shards.py): see `replace_shard`.

@@ -95,15 +95,16 @@ def settings_for(home: Path, **extra):
     return ClioSettings(**{**values, **extra})
 
 
-def materialize(settings, assets, instance=None) -> dg.ExecuteInProcessResult:
-    """Materialise `assets` for DAY with the fixed HMAC secret (user hashes stay comparable across runs)."""
+def materialize(settings, assets, instance=None, partition_key: str = DAY.isoformat()) -> dg.ExecuteInProcessResult:
+    """Materialise `assets` for one day (DAY unless given) with the fixed HMAC secret (user hashes stay comparable
+    across runs)."""
     import pytest
 
     from clio_dagster.resources import build_resources
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CLIO_HMAC_SECRET", SECRET)
-        return dg.materialize(assets, partition_key=DAY.isoformat(), resources=build_resources(settings),
+        return dg.materialize(assets, partition_key=partition_key, resources=build_resources(settings),
                               instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False)
 
 

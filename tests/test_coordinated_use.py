@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -136,16 +137,20 @@ def test_nothing_of_it_reaches_the_public_db_or_the_explorer(safety_run):
                          for row in con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall())
     assert not any(re.search(r"safety|coordinat|runs", t) for t in tables)
     assert [s for s in secrets if s in dump] == []
-    texts = safety_data.REVIEWS + safety_data.SEO
+    templates = [r[0] for r in _private(settings, "SELECT template FROM coordinated_campaigns ORDER BY 1")]
+    assert templates  # the campaigns were written, and the digests above are unchanged
+    texts = safety_data.REVIEWS + safety_data.SEO + templates
     assert [t for t in texts if t.lower() in dump.lower()] == []
 
 
 def test_run_is_logged_and_metadata_holds_no_identifiers(safety_run):
     settings, result, _, logs = safety_run
     runs = _private(settings, "SELECT asset, partition_date, operator, os_user, authorised, reason FROM safety_runs "
-                              "WHERE asset IN ('coordinated_use', 'safety_clusters') ORDER BY asset")
+                              "WHERE asset IN ('coordinated_campaigns', 'coordinated_use', 'safety_clusters') "
+                              "ORDER BY asset")
     assert [(r[0], r[1], r[2], r[4], r[5]) for r in runs] == [
-        ("coordinated_use", DAY, OPERATOR, True, "authorised"), ("safety_clusters", DAY, OPERATOR, True, "authorised")]
+        (asset, DAY, OPERATOR, True, "authorised")
+        for asset in ("coordinated_campaigns", "coordinated_use", "safety_clusters")]
     assert all(r[3] for r in runs)
     chunks = [e.message or "" for e in result.all_events] + logs
     for event in result.get_asset_materialization_events():
@@ -154,7 +159,8 @@ def test_run_is_logged_and_metadata_holds_no_identifiers(safety_run):
     assert f"run by {OPERATOR}" in dump
     planted = planted_ids("review") | planted_ids("seo")
     leaked = [s for s in planted | _hashes(settings, planted) if s in dump]
-    assert leaked == [] and not any(t in dump for t in safety_data.REVIEWS)
+    templates = [r[0] for r in _private(settings, "SELECT template FROM coordinated_campaigns ORDER BY 1")]
+    assert leaked == [] and not any(t in dump for t in safety_data.REVIEWS + templates)
 
 
 def test_safety_clusters_keep_what_the_thresholds_and_auditor_withheld(safety_run):
@@ -184,7 +190,78 @@ def test_cli_report_for_authorised_review(safety_run, monkeypatch, capsys):
     assert main(["safety", "report", "--date", DAY.isoformat()]) == 0
     report = capsys.readouterr().out
     reviews = _hashes(settings, planted_ids("review"))
-    line = next(x for x in report.splitlines() if all(h in x for h in reviews))
-    assert line.startswith("- g") and "PRIVATE" in report
+    lines = [x for x in report.splitlines() if all(h in x for h in reviews)]
+    # The reviews' accounts: once as a campaign, once as its near-identical group.
+    assert [x[:3] for x in lines] == ["- c", "- g"] and "PRIVATE" in report
+    assert "## Campaigns: many accounts, one template (4, window 2023-01-30 to 2023-02-05)" in report
+    assert f"| {DAY:%m-%d}: 30 (30 acc.) | How do I bake {{…}} bread {{…}} a {{…}} |" in report
     assert ("clio safety report", OPERATOR, True) in _private(
         settings, "SELECT asset, operator, authorised FROM safety_runs ORDER BY run_at")
+
+
+# ------------------------------------------------------------------------------------------ campaigns
+
+
+def test_templated_groups_are_campaigns_holding_their_near_identical_group(safety_run):
+    settings, result, *_ = safety_run
+    campaigns = _private(settings, "SELECT campaign_id, accounts, conversations, days, template, "
+                                   "near_duplicate_groups, account_hashes, conversation_ids FROM coordinated_campaigns "
+                                   "WHERE partition_date = ? ORDER BY campaign_id", DAY)
+    by_group = {}
+    for group in ("review", "harm", "bread", "resume", "seo"):
+        ids = planted_ids(group)
+        by_group[group] = [c for c in campaigns if ids & set(c[7])]
+    # The near-identical reviews and the 2- and 3-slot templates are one campaign each; the 2-account SEO
+    # spam is too few accounts. "How can I poison my {…} {…}" keeps 5 fixed words, below campaign_min_words
+    # (at 5, generic openings such as "What do you think of {…}" become campaigns): only the requests whose
+    # manner starts with "without" share 6 and are found, a part of it.
+    assert all(len(by_group[g]) == 1 for g in ("review", "bread", "resume", "harm")) and by_group["seo"] == []
+    harm = by_group["harm"][0]
+    assert harm[1] == 12 and harm[4] == "How can I poison my {…} without {…}"
+    review = by_group["review"][0]
+    assert review[1] == 30 and set(review[6]) == _hashes(settings, planted_ids("review"))
+    groups = _private(settings, "SELECT group_id, conversation_ids FROM coordinated_groups WHERE partition_date = ? "
+                                "ORDER BY group_id", DAY)
+    review_group = next(g for g, ids in groups if planted_ids("review") <= set(ids))
+    assert f"{DAY}/{review_group}" in review[5]
+    bread = by_group["bread"][0]
+    assert bread[1] == 30 and bread[4] == "How do I bake {…} bread {…} a {…}" and bread[3] == 1
+    days = _private(settings, "SELECT campaign_id, sum(conversations) FROM campaign_days WHERE partition_date = ? "
+                              "GROUP BY campaign_id ORDER BY campaign_id", DAY)
+    assert days == [(c[0], c[2]) for c in campaigns]
+    meta = result.asset_materializations_for_node("coordinated_campaigns")[0].metadata
+    assert meta["campaigns"].value == len(campaigns) == 4
+
+
+def test_a_campaign_over_three_days_is_one_finding_in_dagster(tmp_path):
+    """Each day runs ingest to campaigns in its own Dagster run; the last day's window holds the whole
+    campaign once, with its per-day counts, under the id it had on the first day."""
+    from clio_dagster.assets import safety_job_assets
+    from clio_dagster.evaluation.campaigns import TWO_SLOTS, planted_records
+    from tests.test_pipeline import _sample_records
+
+    days = [date(2023, 2, 5), date(2023, 2, 6), date(2023, 2, 7)]
+    settings = safety_data.settings_for(tmp_path / "clio", safety_mode=True)
+    planted = planted_records(TWO_SLOTS, accounts=30, per_account=2, days=days, seed=7)
+    for day in days:
+        safety_data.write_jsonl(settings.landing_dir / day.isoformat() / "records.jsonl",
+                                _sample_records(day)[:40] + [r for r in planted if r["timestamp"].startswith(str(day))])
+    instance = dg.DagsterInstance.ephemeral()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CLIO_SAFETY_OPERATOR", OPERATOR)
+        for day in days:
+            result = safety_data.materialize(settings, safety_job_assets(settings.campaign_window_days), instance,
+                                             partition_key=day.isoformat())
+            assert result.success
+    planted_ids_ = {r["id"] for r in planted}
+    rows = _private(settings, "SELECT partition_date, campaign_id, first_day, last_day, days, conversation_ids "
+                              "FROM coordinated_campaigns ORDER BY partition_date, campaign_id")
+    holding = [r for r in rows if planted_ids_ & set(r[5])]
+    assert [r[0] for r in holding] == days  # one campaign per window, on each day
+    assert len({r[1] for r in holding}) == 1  # the same id from its first day on
+    last = holding[-1]
+    assert (last[2], last[3], last[4]) == (days[0], days[-1], 3) and len(planted_ids_ & set(last[5])) >= 54
+    per_day = _private(settings, "SELECT day, conversations FROM campaign_days WHERE partition_date = ? "
+                                 "AND campaign_id = ? ORDER BY day", days[-1], last[1])
+    expected = [(d, sum(1 for r in planted if r["timestamp"].startswith(str(d)))) for d in days]
+    assert [d for d, _ in per_day] == days and all(n >= e * 0.9 for (_, n), (_, e) in zip(per_day, expected))

@@ -98,8 +98,8 @@ def test_authorised_safety_job_writes_only_the_private_db(tmp_path, monkeypatch)
     assert rows and not any(meets for *_, meets in rows) and all(name for _, name, _, _ in rows)
     assert sum(n for level, _, n, _ in rows if level == 0) == 90
     assert audited == 0  # the privacy auditor never ran
-    assert [(a, o, auth) for a, o, auth, _ in _safety_runs(settings)] == [("coordinated_use", "bob", True),
-                                                                          ("safety_clusters", "bob", True)]
+    assert [(a, o, auth) for a, o, auth, _ in _safety_runs(settings)] == [
+        ("coordinated_campaigns", "bob", True), ("coordinated_use", "bob", True), ("safety_clusters", "bob", True)]
     # The Dagster job of the same name selects exactly these assets: no audit, publishing or explorer.
     job = defs.resolve_job_def("safety_job")
     assert {k.path[-1] for k in job.asset_layer.executable_asset_keys} == {a.key.path[-1] for a in SAFETY_JOB_ASSETS}

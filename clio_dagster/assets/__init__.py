@@ -23,9 +23,10 @@ from clio_dagster.assets.hierarchy import hierarchy, privacy_audit
 from clio_dagster.assets.ingest import raw_conversations
 from clio_dagster.assets.projection import map_projection
 from clio_dagster.assets.publish import published_clusters
-from clio_dagster.assets.safety import coordinated_use, safety_clusters
+from clio_dagster.assets.safety import coordinated_campaigns_asset, coordinated_use, safety_clusters
 from clio_dagster.assets.topics import topic_changes, topic_registry
 from clio_dagster.partitions import DAILY_RUN_CRON
+from clio_dagster.settings import ClioSettings
 
 
 def _automated(assets: list[dg.AssetsDefinition], condition: dg.AutomationCondition) -> list[dg.AssetsDefinition]:
@@ -43,11 +44,22 @@ DAILY_ASSETS = [
 (raw_conversations, facets, summary_embeddings, base_clusters, cluster_names, hierarchy, privacy_audit,
  map_projection, published_clusters, explorer, classifier_comparison) = DAILY_ASSETS
 
+
+
 # Safety mode (clio_dagster/assets/safety.py): never automated, refused unless explicitly enabled, private DB
 # only. safety_job runs them with their upstream (ingest to hierarchy), skipping the audit and publishing.
-SAFETY_MODE_ASSETS = [safety_clusters, coordinated_use]
-SAFETY_JOB_ASSETS = [raw_conversations, facets, summary_embeddings, base_clusters, cluster_names, hierarchy,
-                     *SAFETY_MODE_ASSETS]
+def safety_mode_assets(campaign_window_days: int) -> list[dg.AssetsDefinition]:
+    return [safety_clusters, coordinated_use, coordinated_campaigns_asset(campaign_window_days)]
+
+
+def safety_job_assets(campaign_window_days: int) -> list[dg.AssetsDefinition]:
+    return [raw_conversations, facets, summary_embeddings, base_clusters, cluster_names, hierarchy,
+            *safety_mode_assets(campaign_window_days)]
+
+
+# With the default campaign window; definitions.py and `clio safety run` build them from the settings.
+SAFETY_MODE_ASSETS = safety_mode_assets(ClioSettings.model_fields["campaign_window_days"].default)
+SAFETY_JOB_ASSETS = safety_job_assets(ClioSettings.model_fields["campaign_window_days"].default)
 
 __all__ = [
     "DAILY_ASSETS",
@@ -65,6 +77,8 @@ __all__ = [
     "published_clusters",
     "raw_conversations",
     "safety_clusters",
+    "safety_job_assets",
+    "safety_mode_assets",
     "summary_embeddings",
     "topic_changes",
     "topic_registry",

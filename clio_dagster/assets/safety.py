@@ -1,12 +1,15 @@
-"""Safety mode (Clio §4): safety_clusters (every candidate cluster, thresholds and auditor off) and
-coordinated_use (few-account clusters, near-identical requests across many accounts).
+"""Safety mode (Clio §4): safety_clusters (every candidate cluster, thresholds and auditor off),
+coordinated_use (few-account clusters, near-identical requests across many accounts) and coordinated_campaigns
+(many accounts sending requests from one template, over a trailing window of days).
 
 Both write to the PRIVATE DB only and are refused unless safety mode is switched on in the settings AND the
 run's environment names its operator (clio_dagster/core/safety_mode.py); every attempt is logged in
 `safety_runs`. Dagster metadata carries counts only: no names, requests, ids or account hashes.
 """
 
+import warnings
 from collections import Counter, defaultdict
+from datetime import timedelta
 
 import dagster as dg
 import numpy as np
@@ -15,6 +18,7 @@ import pyarrow as pa
 from clio_dagster.assets.daily import daily_asset
 from clio_dagster.core.vectors import arrow_to_vectors
 from clio_dagster.assets.hierarchy import base_node_id
+from clio_dagster.core.campaigns import CampaignParams, Request, find_campaigns
 from clio_dagster.core.coordination import few_account_clusters, near_duplicate_groups
 from clio_dagster.core.membership import members_by_node
 from clio_dagster.core.privacy import Thresholds
@@ -167,3 +171,84 @@ def coordinated_use(
         "similarity_threshold": safety.coordination_similarity,
         "min_accounts": safety.coordination_min_accounts,
     })
+
+
+def _window_mapping(window_days: int) -> dg.TimeWindowPartitionMapping:
+    # Days before the partitions' start are simply absent, not an error (a beta parameter, stable in use).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.TimeWindowPartitionMapping(start_offset=-(window_days - 1), end_offset=0,
+                                             allow_nonexistent_upstream_partitions=True)
+
+
+def coordinated_campaigns_asset(window_days: int) -> dg.AssetsDefinition:
+    """`coordinated_campaigns` whose lineage spans `window_days` days of coordinated_use, so a backfill runs a
+    window's earlier days first (the asset reads `campaign_window_days` from the safety resource: build it
+    from the same settings, as definitions.py does)."""
+
+    @daily_asset(
+        name="coordinated_campaigns",
+        group_name="safety",
+        deps=[dg.AssetDep("coordinated_use", partition_mapping=_window_mapping(window_days))],
+    )
+    def coordinated_campaigns(
+        context: dg.AssetExecutionContext, safety: SafetyConfig, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        """Campaigns (Clio §4.1): at least `coordination_min_accounts` accounts sending requests written from
+        one template, its varying parts as slots, over the `campaign_window_days` days ending at this one; the
+        near-identical groups of those days merge into them. Each campaign with its accounts, conversations,
+        days (per-day counts in `campaign_days`), base clusters, template and mean concern. Private DB only,
+        with the accounts' keyed hashes; safety mode only."""
+        run = authorise(context, safety, warehouse)
+        day = partition_date(context)
+        start = day - timedelta(days=safety.campaign_window_days - 1)
+        with warehouse.get().connect("private") as con:
+            rows = con.execute(load_sql("select_campaign_inputs.sql"), [start, day]).fetchall()
+            group_rows = con.execute(
+                "SELECT partition_date, group_id, conversation_ids FROM coordinated_groups "
+                "WHERE partition_date BETWEEN ? AND ? ORDER BY partition_date, group_id", [start, day]).fetchall()
+        requests = [Request(key=cid, day=d, account=user, text=text, concern=concern,
+                            base_cluster=None if cluster is None else base_node_id(cluster))
+                    for d, cid, user, text, concern, cluster in rows]
+        index_of = {(r.day, r.key): i for i, r in enumerate(requests)}
+        groups = [[index_of[(d, cid)] for cid in ids if (d, cid) in index_of] for d, _, ids in group_rows]
+        group_names = [f"{d}/{g}" for d, g, _ in group_rows]
+        params = CampaignParams(similarity=safety.campaign_similarity, min_accounts=safety.coordination_min_accounts,
+                                min_words=safety.campaign_min_words)
+        campaigns = find_campaigns(requests, params, groups=[g for g in groups if g])
+        named_groups = [name for name, g in zip(group_names, groups) if g]
+
+        campaign_rows, day_rows = [], []
+        for c in campaigns:
+            members = [requests[m] for m in c.members]
+            campaign_rows.append({
+                "partition_date": day, "campaign_id": c.campaign_id, "window_start": start,
+                "first_day": c.first_day, "last_day": c.last_day, "days": len(c.per_day), "accounts": c.accounts,
+                "conversations": len(members), "variants": c.variants, "template": c.template, "slots": c.slots,
+                "template_words": c.template_words, "mean_similarity": c.mean_similarity,
+                "concerning_mean": c.concerning_mean,
+                "base_clusters": [f"{d}/{node}" for d, node in c.base_clusters if node is not None],
+                "near_duplicate_groups": [named_groups[g] for g in c.groups],
+                "account_hashes": sorted({r.account for r in members}),
+                "conversation_ids": sorted(r.key for r in members),
+            })
+            day_rows += [{"partition_date": day, "campaign_id": c.campaign_id, "day": d, "conversations": n,
+                          "accounts": a} for d, n, a in c.per_day]
+        with warehouse.get().connect("private") as con, transaction(con):
+            replace_partition(con, "coordinated_campaigns", day,
+                              pa.Table.from_pylist(campaign_rows) if campaign_rows else [])
+            replace_partition(con, "campaign_days", day, pa.Table.from_pylist(day_rows) if day_rows else [])
+
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": len(campaign_rows),
+            **_run_metadata(run),
+            "window": f"{start} to {day}",
+            "days_with_conversations": len({r.day for r in requests}),
+            "conversations": len(requests),
+            "campaigns": len(campaigns),
+            "campaigns_over_several_days": sum(len(c.per_day) > 1 for c in campaigns),
+            "largest_campaign_accounts": max((c.accounts for c in campaigns), default=0),
+            "near_duplicate_groups_merged": sum(len(c.groups) for c in campaigns),
+        })
+
+    return coordinated_campaigns

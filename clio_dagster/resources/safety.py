@@ -20,3 +20,6 @@ class SafetyConfig(DeploymentGuardedResource):
     coordination_min_accounts: int = setting_default("coordination_min_accounts")
     coordination_min_cluster_size: int = setting_default("coordination_min_cluster_size")
     coordination_accounts_ratio: float = setting_default("coordination_accounts_ratio")
+    campaign_similarity: float = setting_default("campaign_similarity")
+    campaign_min_words: int = setting_default("campaign_min_words")
+    campaign_window_days: int = setting_default("campaign_window_days")

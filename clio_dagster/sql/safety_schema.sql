@@ -57,3 +57,34 @@ CREATE TABLE IF NOT EXISTS coordinated_groups (
     account_hashes VARCHAR[] NOT NULL,
     conversation_ids VARCHAR[] NOT NULL
 );
+-- Campaigns: many accounts sending requests from one template (varying parts as slots), found over the
+-- trailing window of days that ends at partition_date (core/campaigns.py). A campaign keeps its id from one
+-- window to the next while its earliest request stays in the window.
+CREATE TABLE IF NOT EXISTS coordinated_campaigns (
+    partition_date DATE NOT NULL,
+    campaign_id VARCHAR NOT NULL,
+    window_start DATE NOT NULL,
+    first_day DATE NOT NULL,
+    last_day DATE NOT NULL,
+    days INTEGER NOT NULL,
+    accounts INTEGER NOT NULL,
+    conversations INTEGER NOT NULL,
+    variants INTEGER NOT NULL,
+    template VARCHAR NOT NULL,
+    slots INTEGER NOT NULL,
+    template_words INTEGER NOT NULL,
+    mean_similarity DOUBLE NOT NULL,
+    concerning_mean DOUBLE,
+    base_clusters VARCHAR[] NOT NULL,
+    near_duplicate_groups VARCHAR[] NOT NULL,
+    account_hashes VARCHAR[] NOT NULL,
+    conversation_ids VARCHAR[] NOT NULL
+);
+-- Each campaign's conversations and accounts per day of its window: how it started, grew and stopped.
+CREATE TABLE IF NOT EXISTS campaign_days (
+    partition_date DATE NOT NULL,
+    campaign_id VARCHAR NOT NULL,
+    day DATE NOT NULL,
+    conversations INTEGER NOT NULL,
+    accounts INTEGER NOT NULL
+);
