@@ -180,7 +180,7 @@ class ClioSettings(BaseSettings):
     safety_mode: bool = False
     # Coordinated-use signals (safety mode): near-duplicate requests (cosine >= similarity) from at least
     # min_accounts accounts; clusters of >= min_cluster_size conversations with accounts/conversations <= ratio.
-    coordination_similarity: float = Field(default=0.95, gt=0, le=1)
+    coordination_similarity: float = Field(default=0.93, gt=0, le=1)
     coordination_min_accounts: int = Field(default=10, ge=2)
     coordination_min_cluster_size: int = Field(default=20, ge=2)
     coordination_accounts_ratio: float = Field(default=0.2, gt=0, le=1)
