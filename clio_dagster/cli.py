@@ -281,12 +281,28 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars or lines while stages run (results and errors still print)")
+
+
+def _progress_output(args: argparse.Namespace):
+    """Commands that take --quiet run long stages in this process: their progress goes to stderr, a live bar
+    per stage on a terminal, else a line every CLIO_PROGRESS_EVERY seconds (stdout keeps only results)."""
+    from contextlib import nullcontext
+
+    from clio_dagster.core.progress import terminal
+
+    return terminal(quiet=args.quiet) if hasattr(args, "quiet") else nullcontext()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clio", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="stage the bundled sample and materialise every sample partition offline")
     demo.add_argument("--home", help="CLIO_HOME to use (default: $CLIO_HOME or ./.clio)")
+    add_quiet_argument(demo)
     demo.set_defaults(func=_cmd_demo)
 
     run = sub.add_parser("run", help="materialise every daily asset for a date range (inclusive), in order")
@@ -295,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     from clio_dagster.cli_safety import add_target_arguments, register as register_safety
 
     add_target_arguments(run)
+    add_quiet_argument(run)
     run.set_defaults(func=_cmd_run)
 
     ingest = sub.add_parser("ingest", help="copy a .jsonl/.json/.parquet file into the landing folder of a day")
@@ -343,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `clio show | head` ends quietly
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with _progress_output(args):
+            return args.func(args)
     except SettingsError as exc:
         print(f"clio: {exc}", file=sys.stderr)
         return 2

@@ -124,6 +124,9 @@ class ClioSettings(BaseSettings):
 
     partitions_start: date = date(2023, 1, 1)
     lock_timeout_s: float = Field(default=600.0, gt=0)
+    # Seconds between the progress lines of a long stage (core/progress.py), in Dagster's step log and on a `clio`
+    # command's output that is not a terminal (a terminal gets live bars). 0: a line at every step.
+    progress_every: float = Field(default=30.0, ge=0)
 
     # Storage (README "Scaling out", clio_dagster/lake.py): two local DuckDB files under home (the default), or
     # two DuckLakes. Each lake has its catalog in its own PostgreSQL database, reached with its own credentials

@@ -13,6 +13,7 @@ from clio_dagster.settings import ClioSettings
 from tests.conftest import write_jsonl
 from tests.fake_anthropic import FakeAnthropic, FaultPlan
 from tests.test_pipeline import _sample_records
+from tests.test_progress import llm_totals, usage_totals
 
 DAY = date(2023, 2, 6)
 SECRET = "claude-pipeline-secret"
@@ -48,7 +49,8 @@ def _meta(result, asset):
 def test_claude_pipeline_publishes_llm_names_and_a_rerun_makes_no_calls(landing):
     with FakeAnthropic() as fake:
         settings = _settings(landing, fake)
-        first = _materialize(settings)
+        instance = dg.DagsterInstance.ephemeral()
+        first = _materialize(settings, instance)
         assert first.success
         calls = fake.message_calls
         facets = _meta(first, "facets")
@@ -67,6 +69,16 @@ def test_claude_pipeline_publishes_llm_names_and_a_rerun_makes_no_calls(landing)
         assert _meta(second, "facets")["llm_cache_hits"] == 240
 
     import duckdb
+
+    # Every LLM stage's progress ends in the step log with what llm_usage recorded for it.
+    log = [entry.user_message for entry in instance.all_logs(first.run_id) if not entry.is_dagster_event]
+    with duckdb.connect(str(settings.private_db), read_only=True) as con:
+        for asset in llm_assets:
+            last = [line for line in log if line.startswith(f"{asset} {DAY}: ")][-1]
+            assert last.startswith(f"{asset} {DAY}: done, "), last
+            recorded = usage_totals(con, run_id=first.run_id, asset=asset)
+            assert recorded["calls"] == _meta(first, asset)["llm_calls"] > 0
+            assert {key: llm_totals(last)[key] for key in recorded} == recorded, asset
 
     con = duckdb.connect(str(settings.public_db), read_only=True)
     rows = con.execute("SELECT level, name, heuristic, naming_method FROM published_clusters ORDER BY cluster_id").fetchall()

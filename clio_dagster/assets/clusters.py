@@ -20,6 +20,7 @@ from clio_dagster.resources import (
     EmbedderResource,
     LLMResource,
     PipelineConfig,
+    ProgressResource,
     WarehouseResource,
     llm_store,
     partition_date,
@@ -125,6 +126,7 @@ def cluster_names(
     llm: LLMResource,
     embedder: EmbedderResource,
     warehouse: WarehouseResource,
+    progress: ProgressResource,
 ) -> dg.MaterializeResult:
     """Candidate name and description per base cluster (private staging: nothing here is public until
     published_clusters applies the thresholds)."""
@@ -171,8 +173,10 @@ def cluster_names(
     def embed(texts: list[str]) -> np.ndarray:  # leaf texts; no DuckDB connection is open here
         return embed_with_cache(texts, embedder.get(), warehouse.get()).matrix
 
-    names = backend.name_clusters(
-        NamingInput(
+    # An LLM names each cluster in one call and reports as they come back (the heuristic namer reports nothing).
+    with progress.start(context, "cluster_names", total=len(samples) if samples else None, unit="clusters",
+                        live=backend.progress_counters) as report, backend.reporting(report):
+        names = backend.name_clusters(NamingInput(
             labels=rows.column("cluster_id").to_pylist(),
             summaries=rows.column("request").to_pylist(),
             user_keys=rows.column("user_hash").to_pylist(),
@@ -184,8 +188,7 @@ def cluster_names(
             centroids=centroid_matrix,
             embed=embed,
             embedder_name=embedder.model,
-        )
-    )
+        ))
     table = pa.table(
         {
             "partition_date": pa.array([day] * len(names), pa.date32()),

@@ -7,8 +7,9 @@ from clio_dagster.assets.daily import EMBEDS, daily_asset
 from clio_dagster.assets.reuse import input_fingerprint, record_outputs, stored_result
 from clio_dagster.core.embedding_cache import embed_with_cache
 from clio_dagster.core.language_centering import centre_languages
+from clio_dagster.core.progress import Progress
 from clio_dagster.core.vectors import vectors_to_arrow
-from clio_dagster.resources import EmbedderResource, WarehouseResource, partition_date
+from clio_dagster.resources import EmbedderResource, ProgressResource, WarehouseResource, partition_date
 from clio_dagster.storage import ensure_embedding_table, load_sql, query_arrow, replace_partition, transaction
 
 
@@ -17,9 +18,10 @@ def embeddings_fingerprint(con, embedder: EmbedderResource, day):
                              {"facets": ("conversation_id", "request", "language_code")}, [embedder])
 
 
-def write_summary_embeddings(day, embedder: EmbedderResource, warehouse: WarehouseResource) -> dict:
+def write_summary_embeddings(day, embedder: EmbedderResource, warehouse: WarehouseResource,
+                             report: Progress | None = None) -> dict:
     """Embed the day's summaries through the cache and replace the day's vectors, unless an unchanged day is
-    reused; the materialisation's metadata."""
+    reused; the materialisation's metadata. `report` follows the distinct summaries (cache hits, encoded)."""
     with warehouse.get().connect("private") as con:
         fingerprint = embeddings_fingerprint(con, embedder, day)
         stored = stored_result(con, fingerprint)
@@ -27,7 +29,7 @@ def write_summary_embeddings(day, embedder: EmbedderResource, warehouse: Warehou
             rows = query_arrow(con, load_sql("select_facet_summaries.sql"), [day])
     if stored is not None:
         return dict(stored.metadata)
-    result = embed_with_cache(rows.column("request").to_pylist(), embedder.get(), warehouse.get())
+    result = embed_with_cache(rows.column("request").to_pylist(), embedder.get(), warehouse.get(), report=report)
     matrix = result.matrix
     if embedder.language_neutral:
         matrix = centre_languages(matrix, rows.column("language_code").to_pylist())
@@ -71,10 +73,13 @@ def encoding_metadata(result) -> dict:
     op_tags=EMBEDS,
 )
 def summary_embeddings(
-    context: dg.AssetExecutionContext, embedder: EmbedderResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, embedder: EmbedderResource, warehouse: WarehouseResource,
+    progress: ProgressResource,
 ) -> dg.MaterializeResult:
     """One vector per request summary (FLOAT[dim]); a summary already embedded by this model is not encoded again,
     and an unchanged day is reused. With `language_neutral` each language's vectors are shifted onto the day's
     overall mean (the cache keeps the model's own vectors). With CLIO_DAY_SHARDS >= 2 shards of the day's
     summaries are encoded first, on as many workers (assets/shards.py)."""
-    return dg.MaterializeResult(metadata=write_summary_embeddings(partition_date(context), embedder, warehouse))
+    with progress.start(context, "summary_embeddings", unit="texts") as report:
+        metadata = write_summary_embeddings(partition_date(context), embedder, warehouse, report)
+    return dg.MaterializeResult(metadata=metadata)

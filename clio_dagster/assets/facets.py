@@ -10,12 +10,13 @@ import pyarrow as pa
 
 from clio_dagster.assets.daily import daily_asset
 from clio_dagster.assets.reuse import input_fingerprint, record_outputs, stored_result
+from clio_dagster.core.progress import Progress
 from clio_dagster.core.records import Conversation, Message
 from clio_dagster.core.screening import regex_screen
 from clio_dagster.core.sharding import shard_of
 from clio_dagster.core.summarize import computed_facets
 from clio_dagster.llm import TaskFailure
-from clio_dagster.resources import LLMResource, WarehouseResource, llm_store, partition_date
+from clio_dagster.resources import LLMResource, ProgressResource, WarehouseResource, llm_store, partition_date
 from clio_dagster.storage import load_sql, query_arrow, replace_partition, transaction
 
 # Conversations summarised per step: bounds the raw text held in memory at any n (one page of ~5,000
@@ -25,17 +26,24 @@ FACETS_PAGE_SIZE = 5_000
 RAW_COLUMNS_READ = ("conversation_id", "user_hash", "conversation_ts", "messages")
 
 
-def iter_partition_conversations(
-    warehouse: WarehouseResource, day, page_size: int = FACETS_PAGE_SIZE, shard: tuple[int, int] = (0, 1)
-) -> Iterator[tuple[list[Conversation], list[str]]]:
-    """The day's accepted conversations in id order (only shard i of n of them, for `shard` (i, n)), `page_size` at
-    a time, with their users' keyed hashes. Each page is read on its own short connection, so no lock is held
-    while a page is summarised."""
+def partition_conversation_ids(warehouse: WarehouseResource, day, shard: tuple[int, int] = (0, 1)) -> list[str]:
+    """The ids of the day's accepted conversations in id order (only shard i of n of them, for `shard` (i, n))."""
     with warehouse.get().connect("private") as con:
         ids = [r[0] for r in con.execute(
             "SELECT conversation_id FROM raw_conversations WHERE partition_date = ? ORDER BY conversation_id", [day]
         ).fetchall()]
-    ids = shard_of(ids, *shard)
+    return shard_of(ids, *shard)
+
+
+def iter_partition_conversations(
+    warehouse: WarehouseResource, day, page_size: int = FACETS_PAGE_SIZE, shard: tuple[int, int] = (0, 1),
+    ids: list[str] | None = None,
+) -> Iterator[tuple[list[Conversation], list[str]]]:
+    """The day's accepted conversations in id order (only shard i of n of them, for `shard` (i, n); or those of
+    `ids`, from `partition_conversation_ids`), `page_size` at a time, with their users' keyed hashes. Each page is
+    read on its own short connection, so no lock is held while a page is summarised."""
+    if ids is None:
+        ids = partition_conversation_ids(warehouse, day, shard)
     for start in range(0, len(ids), page_size):
         page = ids[start : start + page_size]
         with warehouse.get().connect("private") as con:
@@ -100,18 +108,25 @@ class FacetPass:
 
 
 def summarise_day(llm: LLMResource, backend, warehouse: WarehouseResource, day,
-                  shard: tuple[int, int] = (0, 1)) -> FacetPass:
-    """Facets of the day's conversations (of shard i of n, for `shard` (i, n)), a page at a time."""
+                  shard: tuple[int, int] = (0, 1), report: Progress | None = None) -> FacetPass:
+    """Facets of the day's conversations (of shard i of n, for `shard` (i, n)), a page at a time; each conversation
+    summarised or screened out advances `report`."""
     page_size = 2**62 if backend.facets_whole_day else FACETS_PAGE_SIZE
+    report = report or Progress("facets")
+    ids = partition_conversation_ids(warehouse, day, shard)
+    report.set_total(len(ids))
     tables, failures = [], []
     read = screened_out = 0
-    for page, page_users in iter_partition_conversations(warehouse, day, page_size, shard):
+    for page, page_users in iter_partition_conversations(warehouse, day, page_size, ids=ids):
         read += len(page)
         keep = _screen(llm, backend, page)
         conversations = [c for c, k in zip(page, keep) if k]
         user_hashes = [u for u, k in zip(page_users, keep) if k]
         screened_out += len(page) - len(conversations)
-        outcomes = backend.extract_facets(conversations)
+        report.advance(len(page) - len(conversations))
+        # Only the facet calls advance the count (a screener's calls show in the spend).
+        with backend.reporting(report):
+            outcomes = backend.extract_facets(conversations)
         failures += [o for o in outcomes if isinstance(o, TaskFailure)]
         ok = [i for i, o in enumerate(outcomes) if not isinstance(o, TaskFailure)]
         tables.append(_facet_table(day, [conversations[i] for i in ok], [user_hashes[i] for i in ok],
@@ -148,7 +163,8 @@ def facets_fingerprint(con, llm: LLMResource, day):
     deps=["raw_conversations"],
     pool="llm",
 )
-def facets(context: dg.AssetExecutionContext, llm: LLMResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def facets(context: dg.AssetExecutionContext, llm: LLMResource, warehouse: WarehouseResource,
+           progress: ProgressResource) -> dg.MaterializeResult:
     """Request summary, task, language and concern per conversation (one backend call covers all facets),
     plus turn counts and message lengths computed without an LLM. A screener (regex or yes/no question)
     can restrict the day to a targeted subset; items the LLM could not answer are recorded in llm_failures.
@@ -165,7 +181,8 @@ def facets(context: dg.AssetExecutionContext, llm: LLMResource, warehouse: Wareh
         if stored is not None:
             return stored
 
-    summarised = summarise_day(llm, backend, warehouse, day)
+    with progress.start(context, "facets", unit="conversations", live=backend.progress_counters) as report:
+        summarised = summarise_day(llm, backend, warehouse, day, report=report)
     store.replace_failures("extract_facets", [(f.item_id, f.reason, f.detail) for f in summarised.failures])
     with warehouse.get().connect("private") as con, transaction(con):
         replace_partition(con, "facets", day, summarised.table)

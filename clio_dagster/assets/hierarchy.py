@@ -19,6 +19,7 @@ from clio_dagster.resources import (
     EmbedderResource,
     LLMResource,
     PipelineConfig,
+    ProgressResource,
     WarehouseResource,
     llm_store,
     partition_date,
@@ -57,6 +58,7 @@ def hierarchy(
     llm: LLMResource,
     embedder: EmbedderResource,
     warehouse: WarehouseResource,
+    progress: ProgressResource,
 ) -> dg.MaterializeResult:
     """Clio's hierarchy over the named base clusters: level sizes by the geometric ratio, parents proposed,
     de-duplicated, assigned and renamed by the LLM (offline: k-means on name embeddings, names from terms).
@@ -80,7 +82,12 @@ def hierarchy(
     def embed(texts: list[str]):
         return embed_with_cache(texts, embedder.get(), warehouse.get()).matrix
 
-    tree = build_hierarchy(base, embed, builder, pipeline.hierarchy_levels, pipeline.hierarchy_top, pipeline.seed)
+    # An LLM's requests (proposals, de-duplication, assignments, renames at each level) are counted as they are
+    # found, so the total grows level by level; the heuristic builder reports nothing.
+    with progress.start(context, "hierarchy", unit="requests", live=backend.progress_counters) as report, \
+            backend.reporting(report):
+        tree = build_hierarchy(base, embed, builder, pipeline.hierarchy_levels, pipeline.hierarchy_top,
+                               pipeline.seed)
     method = {0: backend.naming_method, **tree.methods}
     table = pa.table(
         {
@@ -119,7 +126,8 @@ def hierarchy(
     pool="llm",
 )
 def privacy_audit(
-    context: dg.AssetExecutionContext, pipeline: PipelineConfig, llm: LLMResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, pipeline: PipelineConfig, llm: LLMResource, warehouse: WarehouseResource,
+    progress: ProgressResource,
 ) -> dg.MaterializeResult:
     """Every candidate name at every level rated 1–5 by the privacy auditor; a failing name is regenerated
     once, then shown under its parent's generic name or suppressed; then the aggregation thresholds at every
@@ -152,16 +160,19 @@ def privacy_audit(
     summaries = [summary for _, _, _, summary, _ in membership]
     auditor = backend.privacy_auditor(rare_terms_of(summaries, user_of, pipeline.min_unique_users))
 
-    first = auditor.audit([(n["name"], n["description"]) for n in nodes])
-    failing = [i for i, (rating, _) in enumerate(first) if rating < pipeline.min_audit_rating]
-    regenerated = backend.regenerate(
-        Regeneration(nodes, failing, first, [Member(*row) for row in membership], samples, leaf_of,
-                     pipeline.min_unique_users),
-        auditor,
-    ) if failing else {}
-    for i in failing:  # a node with no second name keeps its first, and stays unpublished
-        regenerated.setdefault(i, (nodes[i]["name"], nodes[i]["description"]))
-    second = dict(zip(failing, auditor.audit([regenerated[i] for i in failing]))) if failing else {}
+    # An LLM auditor's requests (first audit, regenerated names, second audit) are counted as they are found.
+    with progress.start(context, "privacy_audit", unit="requests", live=backend.progress_counters) as report, \
+            backend.reporting(report):
+        first = auditor.audit([(n["name"], n["description"]) for n in nodes])
+        failing = [i for i, (rating, _) in enumerate(first) if rating < pipeline.min_audit_rating]
+        regenerated = backend.regenerate(
+            Regeneration(nodes, failing, first, [Member(*row) for row in membership], samples, leaf_of,
+                         pipeline.min_unique_users),
+            auditor,
+        ) if failing else {}
+        for i in failing:  # a node with no second name keeps its first, and stays unpublished
+            regenerated.setdefault(i, (nodes[i]["name"], nodes[i]["description"]))
+        second = dict(zip(failing, auditor.audit([regenerated[i] for i in failing]))) if failing else {}
 
     audits: dict[str, AuditedName] = {}
     for i, node in enumerate(nodes):

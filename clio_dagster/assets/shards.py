@@ -23,7 +23,8 @@ from clio_dagster.assets.embeddings import embeddings_fingerprint, encoding_meta
 from clio_dagster.assets.facets import facet_metadata, facets_fingerprint, summarise_day
 from clio_dagster.assets.reuse import record_outputs, stored_result
 from clio_dagster.core.embedding_cache import embed_with_cache
-from clio_dagster.resources import EmbedderResource, LLMResource, WarehouseResource, llm_store, partition_date
+from clio_dagster.resources import (EmbedderResource, LLMResource, ProgressResource, WarehouseResource, llm_store,
+                                    partition_date)
 from clio_dagster.storage import (WarehouseError, load_sql, query_arrow, replace_partition, replace_shard,
                                   transaction)
 
@@ -38,7 +39,8 @@ def _shard_task(shard: int) -> str:
 def _facets_shard(shard: int, shards: int, pool: str | None) -> dg.OpDefinition:
     @dg.op(name=f"facets_shard_{shard}", ins={"raw_conversations": dg.In(dg.Nothing)}, out=dg.Out(dg.Nothing),
            pool=pool)
-    def facets_shard(context: dg.OpExecutionContext, llm: LLMResource, warehouse: WarehouseResource) -> None:
+    def facets_shard(context: dg.OpExecutionContext, llm: LLMResource, warehouse: WarehouseResource,
+                     progress: ProgressResource) -> None:
         day = partition_date(context)
         store = llm_store(context, warehouse, asset="facets", part=f"shard {shard} of {shards}")
         backend = llm.get(store)
@@ -47,7 +49,9 @@ def _facets_shard(shard: int, shards: int, pool: str | None) -> dg.OpDefinition:
                 if stored_result(con, facets_fingerprint(con, llm, day)) is not None:
                     context.add_output_metadata({"reused": True})
                     return
-        summarised = summarise_day(llm, backend, warehouse, day, (shard, shards))
+        with progress.start(context, f"facets shard {shard + 1}/{shards}", unit="conversations",
+                            live=backend.progress_counters) as report:
+            summarised = summarise_day(llm, backend, warehouse, day, (shard, shards), report)
         store.replace_failures(_shard_task(shard), [(f.item_id, f.reason, f.detail) for f in summarised.failures])
         rows = summarised.table.append_column("shard", [[shard] * summarised.table.num_rows])
         with warehouse.get().connect("private") as con, transaction(con):
@@ -123,14 +127,15 @@ def _embeddings_shard(shard: int, shards: int) -> dg.OpDefinition:
     @dg.op(name=f"summary_embeddings_shard_{shard}", ins={"facets": dg.In(dg.Nothing)}, out=dg.Out(dg.Nothing),
            tags=EMBEDS)
     def summary_embeddings_shard(context: dg.OpExecutionContext, embedder: EmbedderResource,
-                                 warehouse: WarehouseResource) -> None:
+                                 warehouse: WarehouseResource, progress: ProgressResource) -> None:
         day = partition_date(context)
         with warehouse.get().connect("private") as con:
             if stored_result(con, embeddings_fingerprint(con, embedder, day)) is not None:
                 context.add_output_metadata({"reused": True})
                 return
             texts = query_arrow(con, load_sql("select_facet_summaries.sql"), [day]).column("request").to_pylist()
-        result = embed_with_cache(texts, embedder.get(), warehouse.get(), part=(shard, shards))
+        with progress.start(context, f"summary_embeddings shard {shard + 1}/{shards}", unit="texts") as report:
+            result = embed_with_cache(texts, embedder.get(), warehouse.get(), part=(shard, shards), report=report)
         context.add_output_metadata({"texts": len(set(result.hashes)), **encoding_metadata(result), "reused": False})
 
     return summary_embeddings_shard

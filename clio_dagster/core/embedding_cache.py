@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from clio_dagster.core.embedding import SentenceEmbedder
 from clio_dagster.core.hashing import text_hash
+from clio_dagster.core.progress import Progress
 from clio_dagster.core.sharding import shard_of
 from clio_dagster.core.vectors import arrow_to_vectors, vectors_to_arrow
 from clio_dagster.storage import Warehouse, load_sql, query_arrow, transaction
@@ -38,12 +39,13 @@ def encoding_batches(text_by_hash: dict[str, str], batch_size: int) -> list[list
 
 
 def embed_with_cache(texts: list[str], model: SentenceEmbedder, warehouse: Warehouse,
-                     part: tuple[int, int] = (0, 1)) -> CachedEmbedding:
+                     part: tuple[int, int] = (0, 1), report: Progress | None = None) -> CachedEmbedding:
     """Vectors of `texts` from the private embedding cache, encoding only what this model has not embedded
     before (with no DuckDB connection open) and caching it. The model is not even loaded when all is cached.
     Texts are encoded by `encoding_batches`, and cached ENCODE_PAGE_SIZE at a time as soon as they are encoded,
     so an interrupted run resumes where it stopped. `part` (i, n): only slice i of n of the batches (a shard of
-    the work; the result then holds those texts' vectors only, in input order)."""
+    the work; the result then holds those texts' vectors only, in input order). `report` counts distinct texts:
+    cache hits at once, the others as their batches are encoded."""
     all_hashes = [text_hash(t) for t in texts]
     first_text = dict(zip(all_hashes, texts))
     batches = shard_of(encoding_batches(first_text, model.batch_size), *part)
@@ -59,12 +61,17 @@ def embed_with_cache(texts: list[str], model: SentenceEmbedder, warehouse: Wareh
     by_hash = dict(zip(cached_hashes, arrow_to_vectors(cached.column("embedding"), dim)))
     del cached
     todo = [[h for h in batch if h in missing] for batch in batches]
+    if report is not None:
+        report.set_total(len(wanted))
+        report.advance(len(wanted) - len(missing), timed=False, cache_hits=len(wanted) - len(missing), encoded=0)
     encode_started = time.perf_counter()
     page: list[str] = []
     for number, batch in enumerate(todo):
         if batch:
             by_hash.update(zip(batch, model.encode([first_text[h] for h in batch])))
             page += batch
+            if report is not None:
+                report.advance(len(batch), encoded=len(batch))
         if page and (len(page) >= ENCODE_PAGE_SIZE or number == len(todo) - 1):
             _cache(warehouse, model, page, np.stack([by_hash[h] for h in page]))
             page = []

@@ -16,3 +16,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         module = importlib.import_module(f"{package.__name__}.{info.name}")
         if hasattr(module, "register") and module is not importlib.import_module(__name__):
             module.register(evals)
+    for evaluation in evals.choices.values():  # every evaluation runs long stages (the pipeline, or its own loops)
+        evaluation.add_argument("--quiet", action="store_true",
+                                help="no progress bars or lines while stages run (results and errors still print)")

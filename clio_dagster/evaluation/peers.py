@@ -153,8 +153,9 @@ def _warm_up_umap(seed: int) -> float:
 
 
 def compare_methods(data: LabelledSet, settings: ClioSettings, embedder, methods=METHODS, seed: int = 0,
-                    embedding_model_object=None) -> dict:
-    """Every method on one labelled set, with the same embeddings; `embedder.encode` gives unit rows."""
+                    embedding_model_object=None, report=None) -> dict:
+    """Every method on one labelled set, with the same embeddings; `embedder.encode` gives unit rows. Each method
+    run advances `report` (a `core.progress.Progress`) when given."""
     from sklearn.cluster import KMeans
 
     from clio_dagster.core.clustering import choose_k, kmeans
@@ -175,6 +176,8 @@ def compare_methods(data: LabelledSet, settings: ClioSettings, embedder, methods
     for method in methods:
         if method == "bertopic" and bertopic_version() is None:
             results[method] = {"absent": BERTOPIC_MISSING}
+            if report is not None:
+                report.advance()
             continue
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
@@ -194,6 +197,8 @@ def compare_methods(data: LabelledSet, settings: ClioSettings, embedder, methods
             results[method]["k_rule"] = f"n / target_cluster_size ({settings.target_cluster_size})"
         if method == "bertopic":
             results[method]["outlier_share"] = round(sum(c == -1 for c in clusters) / len(clusters), 4)
+        if report is not None:
+            report.advance()
     return {
         "texts": len(data.texts),
         "labels": n_labels,
@@ -209,6 +214,7 @@ def run_peers(settings: ClioSettings, shared_data: Path, sets=tuple(LABELLED_SET
               seed: int = 0, methods=METHODS) -> dict:
     """`compare_methods` on each labelled set; one embedding model for all of them."""
     from clio_dagster.core.embedding import SentenceEmbedder, resolve_model
+    from clio_dagster.core.progress import stage_progress
 
     started = time.perf_counter()
     load_at_start = [round(x, 1) for x in os.getloadavg()]
@@ -220,11 +226,14 @@ def run_peers(settings: ClioSettings, shared_data: Path, sets=tuple(LABELLED_SET
 
         model_object = SentenceTransformer(resolve_model(settings.embedding_model), device=settings.embedding_device)
     warmup_seconds = _warm_up_umap(seed) if "bertopic" in methods and model_object is not None else 0.0
-    results = {
-        name: compare_methods(load_labelled(shared_data, name, limit, seed), settings, embedder, methods, seed,
-                              model_object)
-        for name in sets
-    }
+    # Progress on the `clio` command's terminal only (no Dagster run here): a set takes minutes.
+    with stage_progress("eval peers", total=len(sets) * len(methods), unit="method runs",
+                        every_seconds=settings.progress_every) as report:
+        results = {
+            name: compare_methods(load_labelled(shared_data, name, limit, seed), settings, embedder, methods, seed,
+                                  model_object, report)
+            for name in sets
+        }
     return {
         "evaluation": "peers",
         "date": date.today().isoformat(),

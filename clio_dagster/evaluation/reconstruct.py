@@ -271,6 +271,7 @@ def reconstruct(
     detected language's summary embeddings before k-means, as summary_embeddings does with
     CLIO_LANGUAGE_NEUTRAL (default: that setting)."""
     from clio_dagster.core.clustering import kmeans
+    from clio_dagster.core.progress import stage_progress
     from clio_dagster.core.records import Conversation, Message
     from clio_dagster.llm.base import TaskFailure
     from clio_dagster.resources import build_resources
@@ -284,7 +285,11 @@ def reconstruct(
 
     conversations = [Conversation(conversation_id=f"item-{i:07d}", messages=(Message(role="user", text=text),))
                      for i, text in enumerate(data.texts)]
-    facets = backend.extract_facets(conversations)
+    # Progress on the `clio` command's terminal only (no Dagster run here): the claude backend takes long.
+    with stage_progress("eval reconstruct: facets", total=len(conversations), unit="texts",
+                        every_seconds=settings.progress_every, live=backend.progress_counters) as report, \
+            backend.reporting(report):
+        facets = backend.extract_facets(conversations)
     kept = [i for i, f in enumerate(facets) if not isinstance(f, TaskFailure)]
     if not kept:
         raise RuntimeError("No request summary could be made for any item: nothing to cluster.")

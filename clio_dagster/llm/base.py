@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from clio_dagster.core.naming import ClusterName
+from clio_dagster.core.progress import Progress
 from clio_dagster.core.records import Conversation
 from clio_dagster.settings import SettingsError
 from clio_dagster.core.audit import OfflineAuditor
@@ -125,6 +127,25 @@ class LLMBackend(ABC):
     contrastive: bool = False
     # True when a day's facets go in one call (one Message Batch per day) rather than page by page.
     facets_whole_day: bool = False
+    # Where the items this backend finishes are reported, inside `reporting` (a stage's progress); None: nowhere.
+    progress: Progress | None = None
+
+    @contextmanager
+    def reporting(self, progress: Progress) -> Iterator[Progress]:
+        """Items the backend finishes inside the block advance `progress` (and work it finds is announced)."""
+        previous, self.progress = self.progress, progress
+        try:
+            yield progress
+        finally:
+            self.progress = previous
+
+    def _finished(self, n: int = 1, **counters) -> None:
+        if self.progress is not None and n:
+            self.progress.advance(n, **counters)
+
+    def progress_counters(self) -> dict[str, Any]:
+        """What a progress line adds for this backend (an LLM's calls, tokens, spend); read at each report."""
+        return {}
 
     @abstractmethod
     def extract_facets(self, conversations: Sequence[Conversation]) -> list[FacetResult | TaskFailure]:

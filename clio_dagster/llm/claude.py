@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from clio_dagster.core.hierarchy import ParentBuilder
 from clio_dagster.core.language import detect_language
 from clio_dagster.core.naming import ClusterName
+from clio_dagster.core.progress import BATCH_STATUSES
 from clio_dagster.core.records import Conversation
 from clio_dagster.core.transcript import format_transcript
 from clio_dagster.llm.auditing import LLMAuditor
@@ -83,6 +84,8 @@ class _Ledger:
     cache_hits: int = 0
     batch_requests: int = 0
     failures: int = 0
+    # Requests sent again: by the SDK (429, 5xx, timeouts, connection errors) and here (a garbled response).
+    retries: int = 0
     usage: TokenUsage = field(default_factory=TokenUsage)
     cost_usd: float = 0.0
 
@@ -155,6 +158,22 @@ class ClaudeBackend(LLMBackend):
             "max_retries": self.settings.max_retries,
             "timeout": self.settings.timeout_s,
         }
+
+    def _count_retry(self, request: Any) -> None:
+        # The SDK numbers each attempt of a request in this header (0 for the first); it has no retry callback.
+        if request.headers.get("x-stainless-retry-count", "0") != "0":
+            self.ledger.retries += 1
+
+    def _async_client(self) -> anthropic.AsyncAnthropic:
+        async def on_request(request: Any) -> None:
+            self._count_retry(request)
+
+        http = anthropic.DefaultAsyncHttpxClient(event_hooks={"request": [on_request]})
+        return anthropic.AsyncAnthropic(**self._client_kwargs(), http_client=http)
+
+    def _sync_client(self) -> anthropic.Anthropic:
+        http = anthropic.DefaultHttpxClient(event_hooks={"request": [self._count_retry]})
+        return anthropic.Anthropic(**self._client_kwargs(), http_client=http)
 
     # ---- requests ------------------------------------------------------------------------------
     def _request(self, task: str, item_id: str, **values: str) -> _Request:
@@ -265,6 +284,15 @@ class ClaudeBackend(LLMBackend):
             "llm_cost_usd": round(ledger.cost_usd, 6),
         }
 
+    def progress_counters(self) -> dict[str, Any]:
+        """This backend's calls, tokens and spend so far (the same sums as its rows in llm_usage), against the
+        budget, its retries and the items it could not answer."""
+        ledger = self.ledger
+        return {"calls": ledger.calls, "input_tokens": ledger.usage.input_tokens,
+                "output_tokens": ledger.usage.output_tokens, "cache_read_tokens": ledger.usage.cache_read_tokens,
+                "cache_write_tokens": ledger.usage.cache_write_tokens, "cost_usd": ledger.cost_usd,
+                "budget_usd": self.settings.budget_usd, "retries": ledger.retries, "failed": ledger.failures}
+
     # ---- running requests ----------------------------------------------------------------------
     def _remember(self, request: _Request, output: BaseModel) -> None:
         entry = (request.key, output.model_dump())
@@ -299,8 +327,7 @@ class ClaudeBackend(LLMBackend):
                 "to a model id your account can use."
             ) from None
 
-    @staticmethod
-    async def _create(client: anthropic.AsyncAnthropic, params: dict[str, Any]) -> Any:
+    async def _create(self, client: anthropic.AsyncAnthropic, params: dict[str, Any]) -> Any:
         """messages.create, re-sending a response the SDK could not parse (it retries statuses and timeouts only)."""
         # This SDK's create() has no temperature argument; the API still takes it in the body.
         temperature = params.pop("temperature")
@@ -310,6 +337,7 @@ class ClaudeBackend(LLMBackend):
             except (ValueError, anthropic.APIResponseValidationError):
                 if attempt == GARBLED_RESPONSE_RETRIES:
                     raise
+                self.ledger.retries += 1
                 await asyncio.sleep(min(0.25 * 2**attempt, 4.0))
         raise AssertionError("unreachable")
 
@@ -364,10 +392,18 @@ class ClaudeBackend(LLMBackend):
                 ]
         return TaskFailure(request.item_id, "invalid_output", last_error)
 
+    async def _answer(self, client: anthropic.AsyncAnthropic, semaphore: asyncio.Semaphore,
+                      request: _Request) -> BaseModel | TaskFailure:
+        result = await self._call_one(client, semaphore, request)
+        # Only interactive calls end an item as a failure (a batch's failures are sent again interactively).
+        self.ledger.failures += int(isinstance(result, TaskFailure))
+        self._finished(1)
+        return result
+
     async def _run_interactive(self, requests: Sequence[_Request]) -> dict[str, BaseModel | TaskFailure]:
         semaphore = asyncio.Semaphore(self.settings.max_concurrency)
-        async with anthropic.AsyncAnthropic(**self._client_kwargs()) as client:
-            tasks = [asyncio.ensure_future(self._call_one(client, semaphore, r)) for r in requests]
+        async with self._async_client() as client:
+            tasks = [asyncio.ensure_future(self._answer(client, semaphore, r)) for r in requests]
             try:
                 results = await asyncio.gather(*tasks)
             except BaseException:
@@ -383,11 +419,15 @@ class ClaudeBackend(LLMBackend):
         """Answer every request: cache first, then the Batches API or interactive calls; failures come back
         as TaskFailure values and everything valid is cached before this returns (or raises)."""
         outputs: dict[str, BaseModel | TaskFailure] = {}
+        if self.progress is not None:
+            self.progress.expect(len(requests))
         cached = self._lookup_cache(requests)
         for r in requests:
             if r.item_id in cached:
                 outputs[r.item_id] = TASK_OUTPUTS[r.task].model_validate(cached[r.item_id])
         self.ledger.cache_hits += len(cached)
+        # Answered by an earlier run: done, but no work (the rate and the ETA follow the calls).
+        self._finished(len(cached), timed=False)
         todo = [r for r in requests if r.item_id not in outputs]
         try:
             if todo and use_batches:
@@ -398,13 +438,16 @@ class ClaudeBackend(LLMBackend):
                 outputs.update(asyncio.run(self._run_interactive(todo)))
         finally:
             self._flush_and_close_journal()
-        self.ledger.failures += sum(1 for v in outputs.values() if isinstance(v, TaskFailure))
         return outputs
 
     # ---- Message Batches -----------------------------------------------------------------------
     def _run_batches(self, requests: Sequence[_Request], scope: str) -> dict[str, BaseModel | TaskFailure]:
+        with self._sync_client() as client:
+            return self._batches(client, requests, scope)
+
+    def _batches(self, client: anthropic.Anthropic, requests: Sequence[_Request],
+                 scope: str) -> dict[str, BaseModel | TaskFailure]:
         by_custom_id = {r.key.input_hash[:64]: r for r in requests}
-        client = anthropic.Anthropic(**self._client_kwargs())
         outputs: dict[str, BaseModel | TaskFailure] = {}
         task = requests[0].task
         resumed = self.store.open_batch(task, scope) if self.store else None
@@ -429,7 +472,11 @@ class ClaudeBackend(LLMBackend):
                     self.store.save_batch(batch.id, task, scope, chunk)
                 pending.append((batch.id, chunk))
         for batch_id, _ in pending:
-            while client.messages.batches.retrieve(batch_id).processing_status != "ended":
+            # Items a batch ended count as done while it runs; once collected, only those answered validly
+            # (the others go on to interactive calls, which report them).
+            base = self.progress.done if self.progress is not None else 0
+            answered = 0
+            while not self._batch_polled(client.messages.batches.retrieve(batch_id), base):
                 time.sleep(self.settings.batch_poll_interval_s)
             for entry in client.messages.batches.results(batch_id):
                 request = by_custom_id.get(entry.custom_id)
@@ -447,10 +494,22 @@ class ClaudeBackend(LLMBackend):
                 else:
                     outputs[request.item_id] = output
                     self._remember(request, output)
+                    answered += 1
             self.flush()
             if self.store:
                 self.store.close_batch(batch_id)
+            if self.progress is not None:
+                self.progress.note(done=base + answered)
         return outputs
+
+    def _batch_polled(self, batch: Any, base: int) -> bool:
+        """Report a batch's status counts at a poll; whether it has ended."""
+        counts = getattr(batch, "request_counts", None)
+        if self.progress is not None and counts is not None:
+            values = {status: int(getattr(counts, status, 0) or 0) for status in BATCH_STATUSES}
+            self.progress.note(done=base + sum(values.values()) - values["processing"], batch=batch.id,
+                               batch_counts=values)
+        return batch.processing_status == "ended"
 
     # ---- Clio tasks ----------------------------------------------------------------------------
     def extract_facets(self, conversations: Sequence[Conversation]) -> list[FacetResult | TaskFailure]:

@@ -68,6 +68,7 @@ class OfflineBackend(LLMBackend):
                     method=FACETS_METHOD,
                 )
             )
+            self._finished()
         return results
 
     def leaf_matches(self, centroids: np.ndarray, embed, embedder_name: str | None = None,

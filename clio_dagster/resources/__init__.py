@@ -13,6 +13,7 @@ from pydantic import PrivateAttr
 from clio_dagster.core.embedding import SentenceEmbedder
 from clio_dagster.core.ingest import IngestLimits
 from clio_dagster.core.privacy import PrivacyFloors
+from clio_dagster.core.progress import Progress, stage_progress
 from clio_dagster.llm import LLMBackend, OfflineBackend
 from clio_dagster.llm.pricing import DEFAULT_PRICES, ModelPrice
 from clio_dagster.llm.schemas import TASK_OUTPUTS
@@ -173,6 +174,23 @@ class EmbedderResource(dg.ConfigurableResource):
         return self._embedder
 
 
+class ProgressResource(dg.ConfigurableResource):
+    """How a long stage reports its progress (`core.progress`): a line every `progress_every` seconds and its final
+    counts to the step's log, and to the terminal of an in-process `clio` run (a live bar on a terminal)."""
+
+    progress_every: float = setting_default("progress_every")
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        refuse_invalid_run(self)
+
+    def start(self, context: dg.AssetExecutionContext | dg.OpExecutionContext, stage: str, *,
+              total: int | None = None, unit: str = "items", live=None) -> Progress:
+        """The reporter of `stage` for this step's partition; use it as a context manager."""
+        partition = context.partition_key if context.has_partition_key else None
+        return stage_progress(stage, partition=partition, total=total, unit=unit, every_seconds=self.progress_every,
+                              log=context.log.info, live=live)
+
+
 def _from_settings(resource: type[dg.ConfigurableResource], settings: ClioSettings, **overrides):
     """A resource whose fields are copied from the settings of the same name (the settings are the one
     source of configuration; resources only carry it into Dagster)."""
@@ -206,6 +224,7 @@ def build_resources(settings: ClioSettings | None = None) -> dict[str, dg.Config
             language_neutral=settings.language_neutral,
         ),
         "safety": _from_settings(SafetyConfig, settings, floors=floors),
+        "progress": _from_settings(ProgressResource, settings),
     }
 
 
