@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 
 import duckdb
 
-from clio_dagster.storage import Database, Warehouse, WarehouseError, load_sql, transaction
+from clio_dagster.storage import Database, Warehouse, WarehouseError, WriteConflict, load_sql, transaction
 
 if TYPE_CHECKING:
     from clio_dagster.settings import ClioSettings
@@ -126,7 +126,7 @@ def _explain(database: Database, location: LakeLocation, exc: duckdb.Error) -> W
     if "no space left" in lowered:
         return WarehouseError(f"Disk full while writing {where}: free space and re-run the partition.")
     if "conflict" in lowered:
-        return WarehouseError(f"Another writer changed {where} at the same time ({_redact(text, location)}). "
+        return WriteConflict(f"Another writer changed {where} at the same time ({_redact(text, location)}). "
                               "One run per partition: use the queued run coordinator's per-partition limit "
                               "(deploy/lake/dagster.yaml), then re-run.")
     return WarehouseError(f"DuckLake error on {where}: {type(exc).__name__}: {_redact(text, location)}")

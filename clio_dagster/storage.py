@@ -57,6 +57,11 @@ class WarehouseError(RuntimeError):
     """A storage problem with a message the user can act on."""
 
 
+class WriteConflict(WarehouseError):
+    """Another transaction committed a change to the same lake tables first (runs of different days write at
+    once): the step's writes were rolled back, and running the step again is safe (delete then insert)."""
+
+
 def load_sql(name: str) -> str:
     return resources.files("clio_dagster.sql").joinpath(name).read_text(encoding="utf-8")
 

@@ -18,7 +18,7 @@ An unchanged day is reused as without shards: each shard sees the stored result 
 import dagster as dg
 import duckdb
 
-from clio_dagster.assets.daily import EMBEDS, daily_graph_asset
+from clio_dagster.assets.daily import EMBEDS, daily_graph_asset, retry_write_conflicts
 from clio_dagster.assets.embeddings import embeddings_fingerprint, encoding_metadata, write_summary_embeddings
 from clio_dagster.assets.facets import facet_metadata, facets_fingerprint, summarise_day
 from clio_dagster.assets.reuse import record_outputs, stored_result
@@ -39,6 +39,7 @@ def _shard_task(shard: int) -> str:
 def _facets_shard(shard: int, shards: int, pool: str | None) -> dg.OpDefinition:
     @dg.op(name=f"facets_shard_{shard}", ins={"raw_conversations": dg.In(dg.Nothing)}, out=dg.Out(dg.Nothing),
            pool=pool)
+    @retry_write_conflicts
     def facets_shard(context: dg.OpExecutionContext, llm: LLMResource, warehouse: WarehouseResource,
                      progress: ProgressResource) -> None:
         day = partition_date(context)
@@ -96,6 +97,7 @@ def _usage(con: duckdb.DuckDBPyConnection, run_id: str, day) -> dict:
 def _facets_assembly(shards: int) -> dg.OpDefinition:
     @dg.op(name="facets_assembly", ins={f"shard_{i}": dg.In(dg.Nothing) for i in range(shards)},
            out=dg.Out(dg.Nothing))
+    @retry_write_conflicts
     def facets_assembly(context: dg.OpExecutionContext, llm: LLMResource, warehouse: WarehouseResource) -> None:
         day = partition_date(context)
         backend = llm.get(llm_store(context, warehouse))
@@ -126,6 +128,7 @@ def _facets_assembly(shards: int) -> dg.OpDefinition:
 def _embeddings_shard(shard: int, shards: int) -> dg.OpDefinition:
     @dg.op(name=f"summary_embeddings_shard_{shard}", ins={"facets": dg.In(dg.Nothing)}, out=dg.Out(dg.Nothing),
            tags=EMBEDS)
+    @retry_write_conflicts
     def summary_embeddings_shard(context: dg.OpExecutionContext, embedder: EmbedderResource,
                                  warehouse: WarehouseResource, progress: ProgressResource) -> None:
         day = partition_date(context)
@@ -144,6 +147,7 @@ def _embeddings_shard(shard: int, shards: int) -> dg.OpDefinition:
 def _embeddings_assembly(shards: int) -> dg.OpDefinition:
     @dg.op(name="summary_embeddings_assembly", ins={f"shard_{i}": dg.In(dg.Nothing) for i in range(shards)},
            out=dg.Out(dg.Nothing), tags=EMBEDS)
+    @retry_write_conflicts
     def summary_embeddings_assembly(context: dg.OpExecutionContext, embedder: EmbedderResource,
                                     warehouse: WarehouseResource) -> None:
         context.add_output_metadata({**write_summary_embeddings(partition_date(context), embedder, warehouse),
