@@ -228,6 +228,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         list(by_day.values()), claude.models, claude.prices, claude.conversation_token_budget,
         settings.target_cluster_size, settings.k_min, settings.k_max,
         naming_sample_size=settings.naming_sample_size, screen_question=settings.screen_question,
+        custom_facets=settings.custom_facets,
     )
     n = sum(len(v) for v in by_day.values())
     print(f"Estimate for {n} conversations in {len(by_day)} day(s) with the claude backend "
