@@ -132,6 +132,10 @@ def _parse_one(raw: Any, index: int) -> CustomFacet:
         raise _fail(index, name, "prefill", "is a non-empty string, for open facets only")
     facet = CustomFacet(name=name, question=question.strip(), type=kind, publish=publish,
                         prefill=prefill.strip() if prefill else None)
+    if kind != "numeric":
+        for key in ("min", "max"):
+            if key in raw:
+                raise _fail(index, name, key, "is for numeric facets only")
     if kind == "categorical":
         return _categorical(raw, facet, index)
     for key in ("values", "descriptions", "rules", "keywords", "default", "offline"):
@@ -142,9 +146,6 @@ def _parse_one(raw: Any, index: int) -> CustomFacet:
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)) or low >= high:
             raise _fail(index, name, "min/max", "a numeric facet needs integers min < max (the answer's range)")
         return CustomFacet(**{**facet.__dict__, "min": low, "max": high})
-    for key in ("min", "max"):
-        if key in raw:
-            raise _fail(index, name, key, "is for numeric facets only")
     return facet
 
 
