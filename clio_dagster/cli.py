@@ -89,7 +89,7 @@ def _print_public(settings: ClioSettings, day: date | None, out) -> int:
 
 
 def _custom_breakdowns(con, day: date, facets: list[str]) -> dict[str, dict[str, str]]:
-    """cluster id → custom facet → "value share, …" (largest first; rare values already pooled into Other)."""
+    """cluster id → custom facet → "value conversations (share), …" (largest first; rare values already pooled)."""
     rows = con.execute("SELECT cluster_id, facet, value, conversations FROM cluster_facets WHERE partition_date = ? "
                        "AND list_contains(?, facet) ORDER BY cluster_id, facet, conversations DESC, value",
                        [day, facets]).fetchall()
@@ -99,7 +99,7 @@ def _custom_breakdowns(con, day: date, facets: list[str]) -> dict[str, dict[str,
     out: dict[str, dict[str, str]] = {}
     for (cluster_id, facet), values in counts.items():
         total = sum(n for _, n in values)
-        out.setdefault(cluster_id, {})[facet] = ", ".join(f"{v} {n / total:.0%}" for v, n in values)
+        out.setdefault(cluster_id, {})[facet] = ", ".join(f"{v} {n} ({n / total:.0%})" for v, n in values)
     return out
 
 

@@ -18,6 +18,7 @@ from clio_dagster.core.custom_facets import (
     encode_answers,
     facets_from_json,
     facets_to_json,
+    keyword_pattern,
     parse_facets,
     rule_answer,
 )
@@ -75,7 +76,7 @@ SQL = ["select"]
 """)
     monkeypatch.setenv("CLIO_CONFIG", str(toml))
     (facet,) = load_settings().custom_facets
-    assert facet.name == "programming_language" and facet.rules == {"SQL": (r"\bselect\b",)}
+    assert facet.name == "programming_language" and facet.rules == {"SQL": (keyword_pattern("select"),)}
     monkeypatch.setenv("CLIO_FACETS", json.dumps([{"name": "mood", "question": "How frustrated?", "type": "numeric",
                                                    "min": 1, "max": 5}]))
     assert [f.name for f in load_settings().custom_facets] == ["mood"]  # the environment wins over the file
@@ -108,6 +109,7 @@ def test_rules_take_the_first_value_in_order_then_the_default():
     assert rule_answer(facet, "SELECT name FROM t in my python script") == "Python"  # Python is listed first
     assert rule_answer(facet, "how do I select rows?") == "SQL"
     assert rule_answer(facet, "selection of wines") == "None"  # keywords match whole words only
+    assert rule_answer(facet, "帮我写SQL查询") == "SQL"  # also beside CJK text, where \b finds no word boundary
     (no_default,) = parse_facets([{**LANGUAGE, "default": None}])
     assert rule_answer(no_default, "bake bread") is None
 
@@ -147,7 +149,8 @@ def test_breakdowns_count_published_custom_facets_only():
                                  schema_overrides={"concerning": pl.Int32})
     rows = facet_breakdowns(conversations, node_clusters({"b00000": 0}, {}), facets).rows()
     custom = [r for r in rows if r[1] not in ("language", "turns", "concerning")]
-    assert custom == [("b00000", "programming_language", "Python", 2, 2), ("b00000", "programming_language", "SQL", 1, 1),
+    assert custom == [("b00000", "programming_language", "Python", 2, 2),
+                      ("b00000", "programming_language", "SQL", 1, 1),
                       ("b00000", "mood", "2", 1, 1), ("b00000", "mood", "4", 1, 1)]
 
 

@@ -20,7 +20,8 @@ from clio_dagster.resources import build_resources
 from clio_dagster.settings import ClioSettings
 from tests.conftest import write_jsonl
 from tests.fake_anthropic import FakeAnthropic
-from tests.test_claude_backend import CONVERSATIONS, settings_for, store  # noqa: F401  (fixture)
+from tests import test_claude_backend
+from tests.test_claude_backend import CONVERSATIONS, settings_for
 from tests.test_pipeline import _sample_records
 
 LANGUAGE = {"name": "programming_language", "question": "Which programming language is the user working in?",
@@ -29,6 +30,7 @@ FRUSTRATION = {"name": "frustration", "question": "How frustrated is the user?",
 GOAL = {"name": "goal", "question": "What does the user ultimately want to achieve?", "type": "open",
         "prefill": "The user wants to"}
 CORE_FIELDS = set(FacetsOutput.model_fields)
+store = test_claude_backend.store  # the LLM store fixture
 
 
 @pytest.fixture
@@ -41,7 +43,7 @@ def _schemas(fake: FakeAnthropic) -> list[dict]:
     return [r["json"]["tools"][0]["input_schema"]["properties"] for r in fake.message_requests]
 
 
-def test_two_custom_facets_join_the_one_facet_call_and_a_changed_question_reasks_only_it(fake, store):  # noqa: F811
+def test_two_custom_facets_join_the_one_facet_call_and_a_changed_question_reasks_only_it(fake, store):
     facets = parse_facets([LANGUAGE, FRUSTRATION])
     first = ClaudeBackend(settings_for(fake), store, custom_facets=facets).extract_facets(CONVERSATIONS)
     # One call per conversation, whose one tool holds the built-in facets and one field per custom facet.

@@ -12,10 +12,12 @@ import pytest
 from clio_dagster.cli import show
 from clio_dagster.explorer.serve import build_missing, make_server
 from clio_dagster.settings import ClioSettings
-from tests.test_explorer_browser import CHROMIUM_ARGS, Watched, _fragment, browser  # noqa: F401  (fixture)
+from tests import test_explorer_browser
+from tests.test_explorer_browser import Watched, _fragment
 from tests.test_explorer_render import DAYS, embedded_data, write_public_db
 
 DAY = DAYS[1]
+browser = test_explorer_browser.browser  # the headless Chromium fixture
 QUESTION = "Which programming language is the user working in?"
 
 
@@ -44,7 +46,7 @@ def site(tmp_path_factory):
     server.server_close()
 
 
-def test_panel_shows_the_breakdown_and_the_map_colours_by_a_value(browser, site):  # noqa: F811
+def test_panel_shows_the_breakdown_and_the_map_colours_by_a_value(browser, site):
     origin, data, _ = site
     assert data["custom_facets"] == [{"facet": "programming_language", "question": QUESTION, "type": "categorical"}]
     target = next(c for c in data["clusters"] if c["level"] == 0 and c["x"] is not None)
@@ -82,6 +84,6 @@ def test_clio_show_prints_the_breakdowns(site, tmp_path):
     assert f"custom facet programming_language (categorical): {QUESTION}" in text
     target = next(c for c in data["clusters"] if c["level"] == 0)
     python = _python_share(target["cluster_id"])
-    share = f"Python {python / (python + 12):.0%}"
+    share = f"Python {python} ({python / (python + 12):.0%})"
     line = next(i for i, t in enumerate(text.splitlines()) if t.strip().startswith(target["cluster_id"] + " "))
     assert share in text.splitlines()[line + 1] and "programming_language:" in text.splitlines()[line + 1]

@@ -58,7 +58,8 @@ def _records(shared_data) -> list[dict]:
 
 def _by_hand(user_text: str) -> str:
     """The facet's rules, applied independently of clio's code: first language in order with a match."""
-    patterns = {**RULES, **{v: [rf"\b{re.escape(k)}\b" for k in ks] for v, ks in KEYWORDS.items()}}
+    patterns = {**RULES, **{v: [rf"(?<![a-z0-9_]){re.escape(k)}(?![a-z0-9_])" for k in ks]
+                            for v, ks in KEYWORDS.items()}}
     for value in LANGUAGE_FACET["values"]:
         if any(re.search(p, user_text, re.IGNORECASE) for p in patterns.get(value, [])):
             return value
@@ -94,8 +95,9 @@ def test_regex_facet_breakdown_matches_a_hand_count_at_every_level(tmp_path, sha
     with duckdb.connect(str(settings.private_db), read_only=True) as con:
         members = con.execute("SELECT cluster_id, conversation_id FROM base_cluster_members "
                               "WHERE partition_date = ? ORDER BY 1, 2", [DAY]).fetchall()
-        stored = dict(con.execute("SELECT conversation_id, json_extract_string(custom_facets, '$.programming_language') "
-                                  "FROM facets WHERE partition_date = ? ORDER BY 1", [DAY]).fetchall())
+        stored = dict(con.execute(
+            "SELECT conversation_id, json_extract_string(custom_facets, '$.programming_language') "
+            "FROM facets WHERE partition_date = ? ORDER BY 1", [DAY]).fetchall())
     with duckdb.connect(str(settings.public_db), read_only=True) as con:
         clusters = con.execute("SELECT cluster_id, parent_id FROM published_clusters WHERE partition_date = ? "
                                "ORDER BY 1", [DAY]).fetchall()

@@ -105,6 +105,12 @@ def _strings(value: Any, index: int, name: str, field_name: str) -> tuple[str, .
     return tuple(v.strip() for v in value)
 
 
+def keyword_pattern(keyword: str) -> str:
+    """A keyword as a regex: the whole word, not inside a longer Latin word or number. Not `\\b`, which fails beside
+    CJK text ("用python写" has no word boundary before "python")."""
+    return rf"(?<![A-Za-z0-9_]){re.escape(keyword)}(?![A-Za-z0-9_])"
+
+
 def _parse_one(raw: Any, index: int) -> CustomFacet:
     if not isinstance(raw, dict):
         raise _fail(index, None, "facets", "each facet must be a table (TOML) or an object (JSON)")
@@ -158,7 +164,7 @@ def _categorical(raw: dict, facet: CustomFacet, index: int) -> CustomFacet:
     if not isinstance(descriptions, dict) or not all(isinstance(v, str) for v in descriptions.values()):
         raise _fail(index, name, "descriptions", "must map values to description strings")
     rules: dict[str, list[str]] = {}
-    for key, as_regex in (("rules", lambda p: p), ("keywords", lambda k: rf"\b{re.escape(k)}\b")):
+    for key, as_regex in (("rules", lambda p: p), ("keywords", keyword_pattern)):
         table = raw.get(key, {})
         if not isinstance(table, dict):
             raise _fail(index, name, key, "must map values to lists of patterns")
@@ -262,24 +268,13 @@ def offline_refusals(facets: Sequence[CustomFacet]) -> list[str]:
             for f in facets if f.offline_method is None]
 
 
-# ---- publishing --------------------------------------------------------------------------------------------
-def breakdown_value(facet: CustomFacet, answer: Any) -> str | None:
-    """The value an answer counts under in a per-cluster breakdown (None: not published)."""
-    if answer is None or not facet.published:
-        return None
-    return str(answer)
-
-
+# ---- storage ---------------------------------------------------------------------------------------------
 def encode_answers(answers: dict[str, Any]) -> str | None:
     """One conversation's answers as stored in the private facets table (JSON), None when it has none."""
     return json.dumps(answers, sort_keys=True, ensure_ascii=False) if answers else None
 
 
-def decode_answers(text: str | None) -> dict[str, Any]:
-    return json.loads(text) if text else {}
-
-
 __all__ = [
-    "CustomFacet", "FacetDefinitionError", "answer_nearest", "breakdown_value", "decode_answers", "encode_answers",
-    "facets_from_json", "facets_to_json", "nearest_answers", "offline_refusals", "parse_facets", "rule_answer",
+    "CustomFacet", "FacetDefinitionError", "answer_nearest", "encode_answers", "facets_from_json", "facets_to_json",
+    "keyword_pattern", "nearest_answers", "offline_refusals", "parse_facets", "rule_answer",
 ]

@@ -76,7 +76,8 @@ def list_partitions(con: duckdb.DuckDBPyConnection) -> list[date]:
 
 def custom_facet_questions(con: duckdb.DuckDBPyConnection, day: date) -> list[dict]:
     """(facet, question, type) of the day's published custom facets; none in a public DB older than them."""
-    if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'facet_questions'").fetchone()[0]:
+    tables = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'facet_questions'"
+    if not con.execute(tables).fetchone()[0]:
         return []
     return _select(con, ("facet", "question", "type"), "SELECT facet, question, type FROM facet_questions "
                                                         "WHERE partition_date = ? ORDER BY facet", [day])

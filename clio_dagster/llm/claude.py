@@ -594,7 +594,8 @@ class ClaudeBackend(LLMBackend):
         self.ledger.cache_hits += done
         self._finished(done, timed=False)
         outputs: dict[str, BaseModel | TaskFailure] = dict(core)
-        for cid, output in (self.run(calls, use_batches=self.settings.use_batches, scope=scope) if calls else {}).items():
+        answered = self.run(calls, use_batches=self.settings.use_batches, scope=scope) if calls else {}
+        for cid, output in answered.items():
             if isinstance(output, TaskFailure):
                 outputs[cid] = output
                 continue

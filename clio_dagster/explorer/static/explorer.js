@@ -668,7 +668,7 @@
 
     customFacets.forEach(function (q) {
       panel.appendChild(el("h3", null, q.facet));
-      panel.appendChild(el("p", { class: "note" }, q.question + (backend === "offline" ? " (answered by heuristic rules)" : "")));
+      panel.appendChild(el("p", { class: "note" }, q.question + (backend === "offline" ? " (heuristic offline answers: rules or nearest value)" : "")));
       var counts = (facetsOf[c.cluster_id] || {})[q.facet] || {};
       var keys = Object.keys(counts).sort(function (a, b) {
         if (q.type === "numeric" && !isNaN(+a) && !isNaN(+b)) return +a - +b;
