@@ -40,7 +40,7 @@ def show(settings: ClioSettings, day: date | None, out=None) -> int:
 
 
 def _print_public(settings: ClioSettings, day: date | None, out) -> int:
-    from clio_dagster.explorer.render import open_public
+    from clio_dagster.explorer.render import custom_facet_questions, open_public
 
     con = open_public(settings)
     try:
@@ -65,10 +65,16 @@ def _print_public(settings: ClioSettings, day: date | None, out) -> int:
             children: dict[str | None, list[tuple]] = {}
             for row in rows:
                 children.setdefault(row[1], []).append(row)
+            questions = custom_facet_questions(con, d)
+            breakdowns = _custom_breakdowns(con, d, [q["facet"] for q in questions])
+            for q in questions:
+                print(f"  custom facet {q['facet']} ({q['type']}): {q['question']}", file=out)
 
             def walk(parent: str | None, depth: int) -> None:
                 for cid, _, name, n, users, share in children.get(parent, []):
                     print(f"  {'    ' * depth}{cid}  {n:5d} conv  {users:5d} users  {share:6.1%}  {name}", file=out)
+                    for facet, values in breakdowns.get(cid, {}).items():
+                        print(f"  {'    ' * depth}        {facet}: {values}", file=out)
                     walk(cid, depth + 1)
 
             walk(None, 0)
@@ -80,6 +86,21 @@ def _print_public(settings: ClioSettings, day: date | None, out) -> int:
     finally:
         con.close()
     return 0
+
+
+def _custom_breakdowns(con, day: date, facets: list[str]) -> dict[str, dict[str, str]]:
+    """cluster id → custom facet → "value conversations (share), …" (largest first; rare values already pooled)."""
+    rows = con.execute("SELECT cluster_id, facet, value, conversations FROM cluster_facets WHERE partition_date = ? "
+                       "AND list_contains(?, facet) ORDER BY cluster_id, facet, conversations DESC, value",
+                       [day, facets]).fetchall()
+    counts: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    for cluster_id, facet, value, n in rows:
+        counts.setdefault((cluster_id, facet), []).append((value, n))
+    out: dict[str, dict[str, str]] = {}
+    for (cluster_id, facet), values in counts.items():
+        total = sum(n for _, n in values)
+        out.setdefault(cluster_id, {})[facet] = ", ".join(f"{v} {n} ({n / total:.0%})" for v, n in values)
+    return out
 
 
 def _period(text: str) -> tuple[date, date]:
@@ -228,6 +249,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         list(by_day.values()), claude.models, claude.prices, claude.conversation_token_budget,
         settings.target_cluster_size, settings.k_min, settings.k_max,
         naming_sample_size=settings.naming_sample_size, screen_question=settings.screen_question,
+        custom_facets=settings.custom_facets,
     )
     n = sum(len(v) for v in by_day.values())
     print(f"Estimate for {n} conversations in {len(by_day)} day(s) with the claude backend "

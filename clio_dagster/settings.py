@@ -11,7 +11,7 @@ import os
 import re
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from clio_dagster.core.concern import DEFAULT_CONCERN_FLOOR
@@ -117,6 +117,12 @@ class ClioSettings(BaseSettings):
     # Screener: restrict a run to conversations matching a regex, or (claude) answering yes to a question.
     screen_regex: str | None = None
     screen_question: str | None = None
+
+    # Custom facets (core/custom_facets.py): the analyst's own questions, `[[facets]]` tables in the TOML file or a
+    # JSON list in CLIO_FACETS; `cluster_facet` names the facet whose answer is embedded and clustered instead of
+    # the request summary (None: the request summary, Clio's default).
+    facets: list[dict[str, Any]] | None = None
+    cluster_facet: str | None = None
 
     hmac_secret: SecretStr | None = None
     # Demo mode allows the fixed demo HMAC secret; never use it for real data.
@@ -233,12 +239,31 @@ class ClioSettings(BaseSettings):
         if self.celery_broker.startswith("filesystem://") and self.celery_folder is None:
             raise SettingsError("CLIO_CELERY_BROKER=filesystem:// needs CLIO_CELERY_FOLDER, a folder every worker "
                                 "and run shares.")
+        self._check_facets()
         if self.screen_regex:
             try:
                 re.compile(self.screen_regex)
             except re.error as exc:
                 raise SettingsError(f"CLIO_SCREEN_REGEX is not a valid regular expression: {exc}") from None
         return self
+
+    def _check_facets(self) -> None:
+        from clio_dagster.core.custom_facets import FacetDefinitionError
+
+        try:
+            facets = self.custom_facets
+        except FacetDefinitionError as exc:
+            raise SettingsError(f"Invalid CLIO_FACETS / [[facets]]: {exc}") from None
+        if self.cluster_facet is not None and self.cluster_facet not in {f.name for f in facets}:
+            raise SettingsError(f"CLIO_CLUSTER_FACET={self.cluster_facet!r} names no custom facet; defined: "
+                                f"{', '.join(f.name for f in facets) or 'none'}.")
+
+    @property
+    def custom_facets(self) -> tuple:
+        """The validated custom facet definitions (`core.custom_facets.CustomFacet`), in the order given."""
+        from clio_dagster.core.custom_facets import parse_facets
+
+        return parse_facets(self.facets)
 
     def _check_lakes(self) -> None:
         missing = [f"CLIO_{name.upper()}" for name in ("lake_private_catalog", "lake_private_data",

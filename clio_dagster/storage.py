@@ -45,7 +45,7 @@ PRIVATE_TABLES = frozenset(
 # A day's rows per shard until the day is assembled from them (assets/shards.py): see `replace_shard`.
 SHARD_TABLES = frozenset({"facet_shards", "facet_shard_runs"})
 PUBLIC_TABLES = frozenset({"published_clusters", "cluster_facets", "partition_summaries", "cluster_classifier",
-                           "classifier_summary"})
+                           "classifier_summary", "facet_questions"})
 # Rebuilt whole by topic_registry (not per partition): see `replace_table`.
 TOPIC_TABLES = frozenset({"topics", "topic_days", "emerging_topics"})
 # One block of rows per comparison of two date windows (asset topic_changes): see `replace_comparison`.

@@ -365,8 +365,28 @@ def derive_tool_input(
     """The fake's deterministic tool input for `tool` given the user text of a request."""
     handler = ANSWERS.get(tool)
     if handler is not None:
-        return handler(user_text, frozenset(DEFAULT_KNOWN_NAMES | set(known_names)))
+        answer = handler(user_text, frozenset(DEFAULT_KNOWN_NAMES | set(known_names)))
+        properties = (schema or {}).get("properties")
+        if tool == "record_extract_facets" and properties is not None:
+            # The facet tool asks the built-in facets a cached answer lacks and the analyst's custom facets.
+            return {name: answer[name] if name in answer else _custom_answer(spec, user_text)
+                    for name, spec in properties.items()}
+        return answer
     return _from_schema(schema or {"type": "object"}) or {}
+
+
+def _custom_answer(spec: dict, user_text: str) -> Any:
+    """A custom facet's answer: the first allowed value the conversation mentions (else the last one), the middle
+    of a numeric range, or a phrase from the first request after the required start (the `pattern`'s prefix)."""
+    if spec.get("enum"):
+        text = user_text.lower()
+        return next((v for v in spec["enum"] if re.search(rf"\b{re.escape(v.lower())}\b", text)), spec["enum"][-1])
+    if spec.get("type") == "integer":
+        return (spec.get("minimum", 1) + spec.get("maximum", 1)) // 2
+    start = re.sub(r"\\(.)", r"\1", spec.get("pattern", "^")[1:])
+    conversation = find_tag(user_text, "conversation") or ""
+    words = _scrub(_first_user_turn(html.unescape(conversation))).split()[:8]
+    return f"{start} {' '.join(words)}".strip() or "fake"
 
 
 def _wrong_type(value: Any) -> Any:

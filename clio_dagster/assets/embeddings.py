@@ -1,4 +1,5 @@
-"""summary_embeddings: sentence-transformers vectors of the request summaries, cached by text hash."""
+"""summary_embeddings: sentence-transformers vectors of the request summaries (or of a custom facet's answers, with
+CLIO_CLUSTER_FACET), cached by text hash."""
 
 import dagster as dg
 import pyarrow as pa
@@ -14,8 +15,14 @@ from clio_dagster.storage import ensure_embedding_table, load_sql, query_arrow, 
 
 
 def embeddings_fingerprint(con, embedder: EmbedderResource, day):
-    return input_fingerprint(con, "summary_embeddings", day,
-                             {"facets": ("conversation_id", "request", "language_code")}, [embedder])
+    read = ("conversation_id", "request", "language_code") + (("custom_facets",) if embedder.cluster_facet else ())
+    return input_fingerprint(con, "summary_embeddings", day, {"facets": read}, [embedder])
+
+
+def clustered_texts(con, embedder: EmbedderResource, day):
+    """(conversation_id, request, language_code) of the day, `request` being the text that is embedded and
+    clustered: the request summary, or the answer to the custom facet named by `embedder.cluster_facet`."""
+    return query_arrow(con, load_sql("select_facet_summaries.sql"), {"day": day, "facet": embedder.cluster_facet})
 
 
 def write_summary_embeddings(day, embedder: EmbedderResource, warehouse: WarehouseResource,
@@ -26,7 +33,7 @@ def write_summary_embeddings(day, embedder: EmbedderResource, warehouse: Warehou
         fingerprint = embeddings_fingerprint(con, embedder, day)
         stored = stored_result(con, fingerprint)
         if stored is None:
-            rows = query_arrow(con, load_sql("select_facet_summaries.sql"), [day])
+            rows = clustered_texts(con, embedder, day)
     if stored is not None:
         return dict(stored.metadata)
     result = embed_with_cache(rows.column("request").to_pylist(), embedder.get(), warehouse.get(), report=report)

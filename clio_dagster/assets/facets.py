@@ -10,13 +10,22 @@ import pyarrow as pa
 
 from clio_dagster.assets.daily import daily_asset
 from clio_dagster.assets.reuse import input_fingerprint, record_outputs, stored_result
+from clio_dagster.core.custom_facets import answer_nearest, encode_answers
+from clio_dagster.core.embedding_cache import embed_with_cache
 from clio_dagster.core.progress import Progress
 from clio_dagster.core.records import Conversation, Message
 from clio_dagster.core.screening import regex_screen
 from clio_dagster.core.sharding import shard_of
 from clio_dagster.core.summarize import computed_facets
 from clio_dagster.llm import TaskFailure
-from clio_dagster.resources import LLMResource, ProgressResource, WarehouseResource, llm_store, partition_date
+from clio_dagster.resources import (
+    EmbedderResource,
+    LLMResource,
+    ProgressResource,
+    WarehouseResource,
+    llm_store,
+    partition_date,
+)
 from clio_dagster.storage import load_sql, query_arrow, replace_partition, transaction
 
 # Conversations summarised per step: bounds the raw text held in memory at any n (one page of ~5,000
@@ -92,6 +101,7 @@ def _facet_table(day, conversations, user_hashes, results, backend_name: str) ->
             "input_truncated": pa.array([r.input_truncated for r in results], pa.bool_()),
             "backend": pa.array([backend_name] * len(results), pa.string()),
             "method": pa.array([r.method for r in results], pa.string()),
+            "custom_facets": pa.array([encode_answers(r.custom) for r in results], pa.string()),
         }
     )
 
@@ -107,10 +117,26 @@ class FacetPass:
     screened_out: int
 
 
+def _answer_nearest_offline(llm: LLMResource, backend, embedder: EmbedderResource | None, warehouse: WarehouseResource,
+                            outcomes: list) -> None:
+    """Offline, the custom facets answered by nearest value on the summary embedding (through the embedding
+    cache, which summary_embeddings then reads) join each result's answers."""
+    if not backend.heuristic or embedder is None:
+        return
+    results = [o for o in outcomes if not isinstance(o, TaskFailure)]
+
+    def embed(texts: list[str]):
+        return embed_with_cache(texts, embedder.get(), warehouse.get()).matrix
+
+    for result, answers in zip(results, answer_nearest(llm.custom_facets, [r.request for r in results], embed)):
+        result.custom.update(answers)
+
+
 def summarise_day(llm: LLMResource, backend, warehouse: WarehouseResource, day,
-                  shard: tuple[int, int] = (0, 1), report: Progress | None = None) -> FacetPass:
+                  shard: tuple[int, int] = (0, 1), report: Progress | None = None,
+                  embedder: EmbedderResource | None = None) -> FacetPass:
     """Facets of the day's conversations (of shard i of n, for `shard` (i, n)), a page at a time; each conversation
-    summarised or screened out advances `report`."""
+    summarised or screened out advances `report`. `embedder`: for offline custom facets matched by nearest value."""
     page_size = 2**62 if backend.facets_whole_day else FACETS_PAGE_SIZE
     report = report or Progress("facets")
     ids = partition_conversation_ids(warehouse, day, shard)
@@ -127,6 +153,7 @@ def summarise_day(llm: LLMResource, backend, warehouse: WarehouseResource, day,
         # Only the facet calls advance the count (a screener's calls show in the spend).
         with backend.reporting(report):
             outcomes = backend.extract_facets(conversations)
+        _answer_nearest_offline(llm, backend, embedder, warehouse, outcomes)
         failures += [o for o in outcomes if isinstance(o, TaskFailure)]
         ok = [i for i, o in enumerate(outcomes) if not isinstance(o, TaskFailure)]
         tables.append(_facet_table(day, [conversations[i] for i in ok], [user_hashes[i] for i in ok],
@@ -150,12 +177,16 @@ def facet_metadata(table: pa.Table, failure_reasons: list[str], screened_out: in
         "pii_redactions": sum(redactions),
         "summaries_with_redactions": sum(1 for r in redactions if r),
         "languages": dict(Counter(table.column("language").to_pylist()).most_common(10)),
+        "custom_facets_answered": sum(1 for a in table.column("custom_facets").to_pylist() if a),
         "reused": False,
     }
 
 
-def facets_fingerprint(con, llm: LLMResource, day):
-    return input_fingerprint(con, "facets", day, {"raw_conversations": RAW_COLUMNS_READ}, [llm])
+def facets_fingerprint(con, llm: LLMResource, day, embedder: EmbedderResource | None = None):
+    # The embedder counts only where a custom facet is answered with it (offline nearest-value matching).
+    uses_embedder = embedder is not None and any(f.offline_method == "nearest" for f in llm.custom_facets)
+    return input_fingerprint(con, "facets", day, {"raw_conversations": RAW_COLUMNS_READ},
+                             [llm, embedder] if uses_embedder else [llm])
 
 
 @daily_asset(
@@ -164,8 +195,9 @@ def facets_fingerprint(con, llm: LLMResource, day):
     pool="llm",
 )
 def facets(context: dg.AssetExecutionContext, llm: LLMResource, warehouse: WarehouseResource,
-           progress: ProgressResource) -> dg.MaterializeResult:
-    """Request summary, task, language and concern per conversation (one backend call covers all facets),
+           progress: ProgressResource, embedder: EmbedderResource) -> dg.MaterializeResult:
+    """Request summary, task, language, concern and the analyst's custom facets per conversation (one backend call
+    covers all facets),
     plus turn counts and message lengths computed without an LLM. A screener (regex or yes/no question)
     can restrict the day to a targeted subset; items the LLM could not answer are recorded in llm_failures.
     The day is read and summarised a page at a time; with a deterministic backend an unchanged day is reused.
@@ -176,13 +208,13 @@ def facets(context: dg.AssetExecutionContext, llm: LLMResource, warehouse: Wareh
     if backend.deterministic:
         # LLM results are reused through the LLM cache instead, so that failed items are retried.
         with warehouse.get().connect("private") as con:
-            fingerprint = facets_fingerprint(con, llm, day)
+            fingerprint = facets_fingerprint(con, llm, day, embedder)
             stored = stored_result(con, fingerprint)
         if stored is not None:
             return stored
 
     with progress.start(context, "facets", unit="conversations", live=backend.progress_counters) as report:
-        summarised = summarise_day(llm, backend, warehouse, day, report=report)
+        summarised = summarise_day(llm, backend, warehouse, day, report=report, embedder=embedder)
     store.replace_failures("extract_facets", [(f.item_id, f.reason, f.detail) for f in summarised.failures])
     with warehouse.get().connect("private") as con, transaction(con):
         replace_partition(con, "facets", day, summarised.table)

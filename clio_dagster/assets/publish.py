@@ -63,7 +63,8 @@ def published_clusters(
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     """The audited clusters of every level that meet the thresholds, with counts, share, facet breakdowns
-    (rare values pooled), concern and per-cluster map positions, written in one transaction per partition."""
+    (rare values pooled; the analyst's published custom facets too, with their questions), concern and
+    per-cluster map positions, written in one transaction per partition."""
     day = partition_date(context)
     with warehouse.get().connect("private") as con:
         audit = query_arrow(con, "SELECT * FROM cluster_audit WHERE partition_date = ? ORDER BY level, node_id",
@@ -97,7 +98,7 @@ def published_clusters(
         })
     row_of = {row["cluster_id"]: index for index, row in enumerate(rows)}
     facet_counts = [FacetCount(row_of[node_id], facet, value, n, users) for node_id, facet, value, n, users
-                    in facet_breakdowns(conversations, nodes).iter_rows()]
+                    in facet_breakdowns(conversations, nodes, llm.custom_facets).iter_rows()]
     pooled = pool_small_values(facet_counts, pipeline.min_unique_users)
     facet_table = pa.table({
         "partition_date": pa.array([day] * len(pooled), pa.date32()),
@@ -105,6 +106,11 @@ def published_clusters(
         "facet": [f.facet for f in pooled], "value": [f.value for f in pooled],
         "conversations": pa.array([f.conversations for f in pooled], pa.int32()),
     })
+    questions = pa.Table.from_pylist(
+        [{"partition_date": day, "facet": f.name, "question": f.question, "type": f.type}
+         for f in llm.custom_facets if f.published],
+        schema=pa.schema([("partition_date", pa.date32()), ("facet", pa.string()), ("question", pa.string()),
+                          ("type", pa.string())]))
     base_decisions = Counter(r["decision"] for r in audit if r["level"] == 0)
     generic = generic_shares(rows)
     summary = pa.Table.from_pylist([{
@@ -124,6 +130,7 @@ def published_clusters(
         with transaction(con):
             replace_partition(con, "published_clusters", day, pa.Table.from_pylist(rows, schema=_CLUSTER_SCHEMA))
             replace_partition(con, "cluster_facets", day, facet_table)
+            replace_partition(con, "facet_questions", day, questions)
             replace_partition(con, "partition_summaries", day, summary)
         checks = _run_checks(con, day, pipeline, audit, private_ids)
 
@@ -159,7 +166,7 @@ def _run_checks(con, day, pipeline: PipelineConfig, audit: list[dict], private_i
     broken = [cid for cid, level, parent, *_ in public if parent is not None and levels.get(parent, -1) <= level]
     public_text = "\n".join(
         " ".join(str(v) for v in row)
-        for table in ("published_clusters", "cluster_facets", "partition_summaries")
+        for table in ("published_clusters", "cluster_facets", "partition_summaries", "facet_questions")
         for row in con.execute(f"SELECT * FROM {table} WHERE partition_date = ? ORDER BY ALL", [day]).fetchall()
     )
     leaked = count_substrings(public_text, private_ids)

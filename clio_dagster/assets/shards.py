@@ -19,13 +19,14 @@ import dagster as dg
 import duckdb
 
 from clio_dagster.assets.daily import EMBEDS, daily_graph_asset, retry_write_conflicts
-from clio_dagster.assets.embeddings import embeddings_fingerprint, encoding_metadata, write_summary_embeddings
+from clio_dagster.assets.embeddings import (clustered_texts, embeddings_fingerprint, encoding_metadata,
+                                            write_summary_embeddings)
 from clio_dagster.assets.facets import facet_metadata, facets_fingerprint, summarise_day
 from clio_dagster.assets.reuse import record_outputs, stored_result
 from clio_dagster.core.embedding_cache import embed_with_cache
 from clio_dagster.resources import (EmbedderResource, LLMResource, ProgressResource, WarehouseResource, llm_store,
                                     partition_date)
-from clio_dagster.storage import (WarehouseError, load_sql, query_arrow, replace_partition, replace_shard,
+from clio_dagster.storage import (WarehouseError, query_arrow, replace_partition, replace_shard,
                                   transaction)
 
 # Failures of shard i are kept under this task until the day is assembled, then under the task itself.
@@ -41,18 +42,18 @@ def _facets_shard(shard: int, shards: int, pool: str | None) -> dg.OpDefinition:
            pool=pool)
     @retry_write_conflicts
     def facets_shard(context: dg.OpExecutionContext, llm: LLMResource, warehouse: WarehouseResource,
-                     progress: ProgressResource) -> None:
+                     progress: ProgressResource, embedder: EmbedderResource) -> None:
         day = partition_date(context)
         store = llm_store(context, warehouse, asset="facets", part=f"shard {shard} of {shards}")
         backend = llm.get(store)
         if backend.deterministic:
             with warehouse.get().connect("private") as con:
-                if stored_result(con, facets_fingerprint(con, llm, day)) is not None:
+                if stored_result(con, facets_fingerprint(con, llm, day, embedder)) is not None:
                     context.add_output_metadata({"reused": True})
                     return
         with progress.start(context, f"facets shard {shard + 1}/{shards}", unit="conversations",
                             live=backend.progress_counters) as report:
-            summarised = summarise_day(llm, backend, warehouse, day, (shard, shards), report)
+            summarised = summarise_day(llm, backend, warehouse, day, (shard, shards), report, embedder)
         store.replace_failures(_shard_task(shard), [(f.item_id, f.reason, f.detail) for f in summarised.failures])
         rows = summarised.table.append_column("shard", [[shard] * summarised.table.num_rows])
         with warehouse.get().connect("private") as con, transaction(con):
@@ -98,11 +99,12 @@ def _facets_assembly(shards: int) -> dg.OpDefinition:
     @dg.op(name="facets_assembly", ins={f"shard_{i}": dg.In(dg.Nothing) for i in range(shards)},
            out=dg.Out(dg.Nothing))
     @retry_write_conflicts
-    def facets_assembly(context: dg.OpExecutionContext, llm: LLMResource, warehouse: WarehouseResource) -> None:
+    def facets_assembly(context: dg.OpExecutionContext, llm: LLMResource, warehouse: WarehouseResource,
+                        embedder: EmbedderResource) -> None:
         day = partition_date(context)
         backend = llm.get(llm_store(context, warehouse))
         with warehouse.get().connect("private") as con:
-            fingerprint = facets_fingerprint(con, llm, day)
+            fingerprint = facets_fingerprint(con, llm, day, embedder)
             stored = stored_result(con, fingerprint) if backend.deterministic else None
         if stored is not None:
             context.add_output_metadata(dict(stored.metadata))
@@ -136,7 +138,7 @@ def _embeddings_shard(shard: int, shards: int) -> dg.OpDefinition:
             if stored_result(con, embeddings_fingerprint(con, embedder, day)) is not None:
                 context.add_output_metadata({"reused": True})
                 return
-            texts = query_arrow(con, load_sql("select_facet_summaries.sql"), [day]).column("request").to_pylist()
+            texts = clustered_texts(con, embedder, day).column("request").to_pylist()
         with progress.start(context, f"summary_embeddings shard {shard + 1}/{shards}", unit="texts") as report:
             result = embed_with_cache(texts, embedder.get(), warehouse.get(), part=(shard, shards), report=report)
         context.add_output_metadata({"texts": len(set(result.hashes)), **encoding_metadata(result), "reused": False})

@@ -7,17 +7,18 @@ parent never counts a conversation whose own cluster was suppressed."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import polars as pl
 
+from clio_dagster.core.custom_facets import CustomFacet
 from clio_dagster.core.membership import members_by_node
 
 # The facets broken down per published node, in the order they are written.
 BREAKDOWN_FACETS = ("language", "turns", "concerning")
 # Columns of the clustered conversations (select_published_members.sql).
-MEMBER_COLUMNS = ("cluster_id", "user_hash", "language", "n_turns", "concerning", "x", "y")
+MEMBER_COLUMNS = ("cluster_id", "user_hash", "language", "n_turns", "concerning", "x", "y", "custom_facets")
 
 
 def node_clusters(levels: Mapping[str, int], parent_of: Mapping[str, str | None]) -> pl.DataFrame:
@@ -71,18 +72,24 @@ def node_statistics(conversations: pl.DataFrame, nodes: pl.DataFrame) -> dict[st
     return statistics
 
 
-def facet_breakdowns(conversations: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
+def facet_breakdowns(conversations: pl.DataFrame, nodes: pl.DataFrame,
+                     custom: Sequence[CustomFacet] = ()) -> pl.DataFrame:
     """(node_id, facet, value, conversations, users) per published node and facet value; conversations
-    without a value (no concern score offline) are left out. Sorted by node, facet (BREAKDOWN_FACETS order)
-    and value."""
+    without a value (no concern score offline, no answer to a custom facet) are left out. Custom facets count
+    under their own name, published ones only (never an open one). Sorted by node, facet (BREAKDOWN_FACETS
+    order, then the custom facets in definition order) and value."""
+    published = [f.name for f in custom if f.published]
+    answers = {name: pl.col("custom_facets").str.json_path_match(f"$.{name}") for name in published}
     values = _members(conversations, nodes).select(
         "node_id", "user_hash",
         language=pl.col("language").cast(pl.String),
         turns=_turns_bucket(pl.col("n_turns")),
         concerning=pl.col("concerning").cast(pl.String),
+        **answers,
     )
-    long = values.unpivot(index=["node_id", "user_hash"], on=list(BREAKDOWN_FACETS), variable_name="facet")
-    order = pl.col("facet").replace_strict(list(BREAKDOWN_FACETS), list(range(len(BREAKDOWN_FACETS))))
+    names = list(BREAKDOWN_FACETS) + published
+    long = values.unpivot(index=["node_id", "user_hash"], on=names, variable_name="facet")
+    order = pl.col("facet").replace_strict(names, list(range(len(names))))
     return (long.drop_nulls("value").group_by("node_id", "facet", "value")
             .agg(conversations=pl.len(), users=pl.col("user_hash").n_unique())
             .sort("node_id", order, "value").collect())

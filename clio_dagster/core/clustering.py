@@ -55,7 +55,8 @@ def kmeans(embeddings: np.ndarray, k: int, seed: int, minibatch_threshold: int =
     n = x.shape[0]
     if n == 0 or k <= 0:
         raise ValueError(f"cannot cluster {n} points into {k} clusters")
-    k = min(k, n)
+    # Never more clusters than distinct points (clustering on a categorical facet embeds a few texts only).
+    k = min(k, n, len(np.unique(x, axis=0)))
     with threadpool_limits(limits=1, user_api="blas"):
         if n > minibatch_threshold:
             model = KMeans(n_clusters=k, init=_sampled_kmeans_plus_plus(x, k, seed), n_init=1,

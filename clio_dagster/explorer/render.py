@@ -4,7 +4,7 @@ Each page is one self-contained HTML file: the template, `static/explorer.css` a
 inlined at build time and the page's data sits in a `<script type="application/json">` tag. Nothing is
 fetched at view time (no CDN, no fonts, no XHR), so a page works from a file:// URL or any static server.
 
-Only the three public tables are read (`published_clusters`, `cluster_facets`, `partition_summaries`),
+Only the public tables are read (`published_clusters`, `cluster_facets`, `partition_summaries`, `facet_questions`),
 through a read-only connection; callers that share the file with a writer take the warehouse's file
 lock around these calls (see `clio_dagster.assets.explorer`).
 """
@@ -74,6 +74,15 @@ def list_partitions(con: duckdb.DuckDBPyConnection) -> list[date]:
     return [r[0] for r in con.execute("SELECT partition_date FROM partition_summaries ORDER BY 1").fetchall()]
 
 
+def custom_facet_questions(con: duckdb.DuckDBPyConnection, day: date) -> list[dict]:
+    """(facet, question, type) of the day's published custom facets; none in a public DB older than them."""
+    tables = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'facet_questions'"
+    if not con.execute(tables).fetchone()[0]:
+        return []
+    return _select(con, ("facet", "question", "type"), "SELECT facet, question, type FROM facet_questions "
+                                                        "WHERE partition_date = ? ORDER BY facet", [day])
+
+
 def partition_data(con: duckdb.DuckDBPyConnection, day: date, concern_floor: float = DEFAULT_CONCERN_FLOOR) -> dict:
     """Everything one partition's page shows: the day's public rows, plus the shares of same-named clusters
     in earlier partitions (for growth and the over-time chart). `concern_floor`: the mean concern from which
@@ -83,6 +92,8 @@ def partition_data(con: duckdb.DuckDBPyConnection, day: date, concern_floor: flo
                                              "ORDER BY level, cluster_id", [day])
     facets = _select(con, FACET_COLUMNS, f"SELECT {', '.join(FACET_COLUMNS)} FROM cluster_facets "
                                          "WHERE partition_date = ? ORDER BY cluster_id, facet, value", [day])
+    # The published custom facets' questions (their breakdowns are among `facets`, under the facet's name).
+    questions = custom_facet_questions(con, day)
     summary = _select(con, SUMMARY_COLUMNS, f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM partition_summaries "
                                             "WHERE partition_date = ?", [day])
     history = _select(
@@ -99,6 +110,7 @@ def partition_data(con: duckdb.DuckDBPyConnection, day: date, concern_floor: flo
         "summary": summary[0] if summary else None,
         "clusters": clusters,
         "facets": facets,
+        "custom_facets": questions,
         "history": history,
         "partitions": [d.isoformat() for d in list_partitions(con)],
         "concern_floor": concern_floor,

@@ -34,6 +34,8 @@ class FacetResult(BaseModel):
     # The conversation was cut to the backend's input budget (first request and the end kept).
     input_truncated: bool = False
     method: str
+    # Answers to the analyst's custom facets (core/custom_facets.py), by facet name; a facet left unanswered is absent.
+    custom: dict[str, str | int] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)

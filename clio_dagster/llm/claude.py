@@ -16,13 +16,14 @@ import asyncio
 import hashlib
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
 from pydantic import BaseModel, ValidationError
 
+from clio_dagster.core.custom_facets import CustomFacet
 from clio_dagster.core.hierarchy import ParentBuilder
 from clio_dagster.core.language import detect_language
 from clio_dagster.core.naming import ClusterName
@@ -34,7 +35,7 @@ from clio_dagster.llm.hierarchy import LLMParentBuilder
 from clio_dagster.llm.base import FacetResult, LLMBackend, NamingInput, PrivacyAuditor, Regeneration, TaskFailure
 from clio_dagster.llm.regeneration import regenerate_with_llm
 from clio_dagster.llm.pricing import ModelPrice, TokenUsage, price_for
-from clio_dagster.llm.schemas import TASK_OUTPUTS, tool_definition, tool_name
+from clio_dagster.llm.schemas import TASK_OUTPUTS, FacetsOutput, facets_output, tool_definition, tool_name
 from clio_dagster.llm.store import CacheKey, LLMStore, UsageRow
 from clio_dagster.llm.templates import escape_data, load_template
 
@@ -129,6 +130,15 @@ class _Request:
     task: str
     user_text: str
     key: CacheKey
+    # A facet call that asks custom facets: its own output model and system note, and how its answer splits into
+    # cache entries (the built-in facets, then one per custom facet), so a changed question re-asks that one only.
+    output: type[BaseModel] | None = None
+    system_note: str = ""
+    split: Callable[[BaseModel], list[tuple[CacheKey, dict]]] | None = None
+
+    @property
+    def output_model(self) -> type[BaseModel]:
+        return self.output or TASK_OUTPUTS[self.task]
 
 
 class ClaudeBackend(LLMBackend):
@@ -137,13 +147,15 @@ class ClaudeBackend(LLMBackend):
     naming_method = NAMING_METHOD
     contrastive = True
 
-    def __init__(self, settings: ClaudeSettings, store: LLMStore | None = None):
+    def __init__(self, settings: ClaudeSettings, store: LLMStore | None = None,
+                 custom_facets: Sequence[CustomFacet] = ()):
         if not settings.api_key:
             raise ClaudeError(
                 "The claude backend needs ANTHROPIC_API_KEY. Export your key, or set CLIO_LLM_BACKEND=offline."
             )
         self.settings = settings
         self.store = store
+        self.custom_facets = tuple(custom_facets)
         self.ledger = _Ledger()
         self._pending_cache: list[tuple[CacheKey, dict]] = []
         self._pending_usage: list[UsageRow] = []
@@ -187,19 +199,21 @@ class ClaudeBackend(LLMBackend):
     def _params(self, request: _Request, extra_messages: list[dict] | None = None) -> dict[str, Any]:
         """The request body as sent on the wire (also a batch request's `params`)."""
         template = load_template(request.task)
+        system = template.system + (f"\n\n{request.system_note}" if request.system_note else "")
         return {
             "model": request.key.model,
             "max_tokens": self.settings.max_tokens[request.task],
             "temperature": self.settings.temperatures[request.task],
-            "system": [{"type": "text", "text": template.system, "cache_control": {"type": "ephemeral"}}],
+            "system": [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
             "messages": [{"role": "user", "content": [{"type": "text", "text": request.user_text}]}]
             + (extra_messages or []),
-            "tools": [tool_definition(request.task)],
+            "tools": [tool_definition(request.task, request.output)],
             "tool_choice": {"type": "tool", "name": tool_name(request.task)},
         }
 
-    def _parse(self, task: str, message: Any) -> tuple[BaseModel | None, str | None, Any]:
+    def _parse(self, request: _Request, message: Any) -> tuple[BaseModel | None, str | None, Any]:
         """(validated output, error text, the tool_use block) for one API message."""
+        task = request.task
         content = getattr(message, "content", None)
         block = next(
             (b for b in (content if isinstance(content, list) else [])
@@ -209,7 +223,7 @@ class ClaudeBackend(LLMBackend):
         if block is None:
             return None, f"no {tool_name(task)} tool call in the answer", None
         try:
-            return TASK_OUTPUTS[task].model_validate(block.input), None, block
+            return request.output_model.model_validate(block.input), None, block
         except ValidationError as exc:
             return None, _validation_message(exc), block
 
@@ -295,11 +309,11 @@ class ClaudeBackend(LLMBackend):
 
     # ---- running requests ----------------------------------------------------------------------
     def _remember(self, request: _Request, output: BaseModel) -> None:
-        entry = (request.key, output.model_dump())
+        entries = request.split(output) if request.split else [(request.key, output.model_dump())]
         if self.store is not None:
             # On disk before anything else happens: a kill from here on never costs this answer again.
-            self.store.journal(cache=[entry])
-        self._pending_cache.append(entry)
+            self.store.journal(cache=entries)
+        self._pending_cache.extend(entries)
         if len(self._pending_cache) >= FLUSH_EVERY:
             self.flush()
 
@@ -373,7 +387,7 @@ class ClaudeBackend(LLMBackend):
                 finally:
                     self._reserved_usd -= estimate
                 latency_ms = (time.perf_counter() - started) * 1000
-            output, error, block = self._parse(request.task, message)
+            output, error, block = self._parse(request, message)
             self._account(request.task, request.key.model, getattr(message, "usage", None), False, latency_ms,
                           "ok" if output is not None else "invalid")
             if output is not None:
@@ -424,7 +438,7 @@ class ClaudeBackend(LLMBackend):
         cached = self._lookup_cache(requests)
         for r in requests:
             if r.item_id in cached:
-                outputs[r.item_id] = TASK_OUTPUTS[r.task].model_validate(cached[r.item_id])
+                outputs[r.item_id] = r.output_model.model_validate(cached[r.item_id])
         self.ledger.cache_hits += len(cached)
         # Answered by an earlier run: done, but no work (the rate and the ETA follow the calls).
         self._finished(len(cached), timed=False)
@@ -487,7 +501,7 @@ class ClaudeBackend(LLMBackend):
                     outputs[request.item_id] = TaskFailure(request.item_id, "batch_" + entry.result.type, "batch request did not succeed")
                     continue
                 message = entry.result.message
-                output, error, _ = self._parse(task, message)
+                output, error, _ = self._parse(request, message)
                 self._account(task, request.key.model, message.usage, True, None, "ok" if output else "invalid")
                 if output is None:
                     outputs[request.item_id] = TaskFailure(request.item_id, "invalid_output", error or "")
@@ -524,7 +538,11 @@ class ClaudeBackend(LLMBackend):
             )
             requests.append(self._request("extract_facets", conversation.conversation_id,
                                           conversation=_data(transcript.text), truncation_note=note))
-        outputs = self.run(requests, use_batches=self.settings.use_batches, scope=self._scope("extract_facets"))
+        scope = self._scope("extract_facets")
+        if self.custom_facets:
+            outputs, custom = self._facets_with_custom(requests, scope)
+        else:
+            outputs, custom = self.run(requests, use_batches=self.settings.use_batches, scope=scope), {}
         results: list[FacetResult | TaskFailure] = []
         for conversation in conversations:
             output = outputs[conversation.conversation_id]
@@ -544,9 +562,66 @@ class ClaudeBackend(LLMBackend):
                     summary_truncated=False,
                     input_truncated=truncated[conversation.conversation_id],
                     method=FACETS_METHOD,
+                    custom=custom.get(conversation.conversation_id, {}),
                 )
             )
         return results
+
+    def _custom_key(self, core: CacheKey, facet: CustomFacet) -> CacheKey:
+        """A custom facet's answer is cached on its own, by its definition's version and the conversation."""
+        return CacheKey(f"facet:{facet.name}", f"{core.prompt_version}.{facet.version()}", core.model, core.input_hash)
+
+    def _facets_with_custom(self, requests: list[_Request],
+                            scope: str) -> tuple[dict[str, BaseModel | TaskFailure], dict[str, dict[str, Any]]]:
+        """The built-in facets (item id → FacetsOutput or failure) and the custom answers (item id → name →
+        answer), each part from the cache where an earlier run answered it; one call per conversation asks all
+        its missing parts, with one tool field per missing custom facet."""
+        core = {cid: FacetsOutput.model_validate(v) for cid, v in self._lookup_cache(requests).items()}
+        answers: dict[str, dict[str, Any]] = {r.item_id: {} for r in requests}
+        for facet in self.custom_facets:
+            keyed = [_Request(r.item_id, r.task, "", self._custom_key(r.key, facet)) for r in requests]
+            for cid, cached in self._lookup_cache(keyed).items():
+                answers[cid][facet.name] = cached["answer"]
+        calls = []
+        for r in requests:
+            missing = tuple(f for f in self.custom_facets if f.name not in answers[r.item_id])
+            if r.item_id in core and not missing:
+                continue
+            calls.append(self._facet_call(r, r.item_id not in core, missing))
+        done = len(requests) - len(calls)
+        if self.progress is not None:
+            self.progress.expect(done)
+        self.ledger.cache_hits += done
+        self._finished(done, timed=False)
+        outputs: dict[str, BaseModel | TaskFailure] = dict(core)
+        answered = self.run(calls, use_batches=self.settings.use_batches, scope=scope) if calls else {}
+        for cid, output in answered.items():
+            if isinstance(output, TaskFailure):
+                outputs[cid] = output
+                continue
+            fields = output.model_dump()
+            if cid not in core:
+                outputs[cid] = FacetsOutput.model_validate({k: fields[k] for k in FacetsOutput.model_fields})
+            answers[cid].update({f.name: fields[f.name] for f in self.custom_facets if f.name in fields})
+        return outputs, answers
+
+    def _facet_call(self, core: _Request, with_core: bool, custom: tuple[CustomFacet, ...]) -> _Request:
+        """The one facet call for a conversation's missing parts: the built-in facets (`with_core`) and `custom`."""
+        if not custom:
+            return core
+        version = ".".join([core.key.prompt_version, "core" * with_core] + [f.version() for f in custom])
+        key = CacheKey(core.key.task, version, core.key.model, _input_hash(version, core.key.model, core.user_text))
+        note = "Also record these questions about the conversation, one tool field each:\n" + "\n".join(
+            f"- {f.name}: {f.instruction()}" for f in custom)
+        core_key = core.key
+
+        def split(output: BaseModel) -> list[tuple[CacheKey, dict]]:
+            fields = output.model_dump()
+            entries = [(core_key, {k: fields[k] for k in FacetsOutput.model_fields})] if with_core else []
+            return entries + [(self._custom_key(core_key, f), {"answer": fields[f.name]}) for f in custom]
+
+        return _Request(core.item_id, core.task, core.user_text, key, output=facets_output(with_core, custom),
+                        system_note=note, split=split)
 
     def _scope(self, task: str) -> str:
         store = self.store
@@ -658,13 +733,15 @@ class ClaudeBackend(LLMBackend):
         return [outputs[str(i)] for i in range(len(clusters))]
 
 
-def facets_request_preview(conversation: Conversation, settings: ClaudeSettings) -> dict[str, Any]:
-    """The exact request body for one conversation's facets (for `clio estimate` and tests)."""
-    backend = ClaudeBackend(settings)
+def facets_request_preview(conversation: Conversation, settings: ClaudeSettings,
+                           custom_facets: Sequence[CustomFacet] = ()) -> dict[str, Any]:
+    """The exact request body for one conversation's facets, custom facets included (for `clio estimate` and
+    tests)."""
+    backend = ClaudeBackend(settings, custom_facets=custom_facets)
     transcript = format_transcript(conversation, settings.conversation_token_budget)
     request = backend._request("extract_facets", conversation.conversation_id,
                                conversation=_data(transcript.text), truncation_note="")
-    return backend._params(request)
+    return backend._params(backend._facet_call(request, True, tuple(custom_facets)))
 
 
 __all__ = ["BudgetExceeded", "ClaudeBackend", "ClaudeError", "ClaudeSettings"]

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from clio_dagster.core.clustering import choose_k
+from clio_dagster.core.custom_facets import CustomFacet
 from clio_dagster.core.records import Conversation
 from clio_dagster.core.transcript import estimate_tokens, format_transcript
 from clio_dagster.llm.pricing import ModelPrice, TokenUsage, price_for
@@ -21,6 +22,8 @@ from clio_dagster.llm.templates import load_template
 OUTPUT_TOKENS = {"extract_facets": 110, "screen": 15, "name_cluster": 90, "propose_parents": 250,
                  "dedupe_names": 600, "assign_parent": 40, "rename_parent": 90, "audit_privacy": 70}
 SUMMARY_TOKENS = 40  # a two-sentence request summary
+# Typical answer sizes (tokens) of one custom facet's field, by type (the field name and its value).
+CUSTOM_FACET_OUTPUT_TOKENS = {"categorical": 8, "numeric": 6, "open": 45}
 CLUSTER_TEXT_TOKENS = 55  # "name: description" of a cluster
 
 
@@ -36,12 +39,13 @@ class StageEstimate:
     cost_batch: float
 
 
-def _stage(stage: str, task: str, model: str, calls: int, user_tokens: int, price: ModelPrice) -> StageEstimate:
-    system = estimate_tokens(load_template(task).system)
+def _stage(stage: str, task: str, model: str, calls: int, user_tokens: int, price: ModelPrice,
+           extra_system: int = 0, extra_output: int = 0) -> StageEstimate:
+    system = estimate_tokens(load_template(task).system) + extra_system
     # The fixed instructions are written to the prompt cache once and read on every later call.
     usage = TokenUsage(
         input_tokens=user_tokens,
-        output_tokens=calls * OUTPUT_TOKENS[task],
+        output_tokens=calls * (OUTPUT_TOKENS[task] + extra_output),
         cache_write_tokens=system if calls else 0,
         cache_read_tokens=system * max(0, calls - 1),
     )
@@ -64,8 +68,11 @@ def estimate_run(
     top_clusters: int = 20,
     naming_sample_size: int = 50,
     screen_question: str | None = None,
+    custom_facets: Sequence[CustomFacet] = (),
 ) -> list[StageEstimate]:
-    """One estimate per stage, summed over the days (each day is clustered and named on its own)."""
+    """One estimate per stage, summed over the days (each day is clustered and named on its own). Custom facets
+    join the facet call: their questions lengthen its (cached) instructions and tool schema, and each adds a field
+    to every answer."""
     totals: dict[str, list[int]] = {}
     model_of: dict[str, str] = {}
 
@@ -98,9 +105,13 @@ def estimate_run(
             add("hierarchy: rename_parent", "rename_parent", parent, child * CLUSTER_TEXT_TOKENS)
         add("privacy audit", "audit_privacy", sum(sizes), sum(sizes) * CLUSTER_TEXT_TOKENS)
 
+    # Each question is in the system note and again in the tool schema's field description.
+    custom_system = sum(2 * estimate_tokens(f.instruction()) + 10 for f in custom_facets)
+    custom_output = sum(CUSTOM_FACET_OUTPUT_TOKENS[f.type] for f in custom_facets)
     estimates = []
     for stage, (calls, user_tokens) in totals.items():
         task = model_of[stage]
         model = models[task]
-        estimates.append(_stage(stage, task, model, calls, user_tokens, price_for(model, prices)))
+        extra = (custom_system, custom_output) if task == "extract_facets" else (0, 0)
+        estimates.append(_stage(stage, task, model, calls, user_tokens, price_for(model, prices), *extra))
     return estimates

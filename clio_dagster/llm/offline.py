@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from clio_dagster.core.concern import CONCERN_METHOD, concern_of
+from clio_dagster.core.custom_facets import CustomFacet, offline_refusals, rule_answer
 from clio_dagster.core.glossary import GLOSS_MIN_SIMILARITY, Glosser, gloss_phrases, glossary_words
 from clio_dagster.core.hierarchy import ParentBuilder, TaxonomyParentBuilder
 from clio_dagster.core.language import detect_language
@@ -24,7 +25,7 @@ from clio_dagster.core.taxonomy_vectors import taxonomy_vectors
 from clio_dagster.core.records import Conversation
 from clio_dagster.core.summarize import extractive_request_summary
 from clio_dagster.llm.auditing import RuleAuditor
-from clio_dagster.llm.base import FacetResult, LLMBackend, NamingInput, PrivacyAuditor, Regeneration
+from clio_dagster.llm.base import FacetResult, LLMBackend, LLMRequired, NamingInput, PrivacyAuditor, Regeneration
 from clio_dagster.llm.regeneration import regenerate_offline
 
 FACETS_METHOD = (
@@ -39,10 +40,16 @@ class OfflineBackend(LLMBackend):
     deterministic = True
     naming_method = NAMING_METHOD
 
-    def __init__(self, summary_max_chars: int = 300, taxonomy: str | None = None, taxonomy_min_margin: float = 0.5):
+    def __init__(self, summary_max_chars: int = 300, taxonomy: str | None = None, taxonomy_min_margin: float = 0.5,
+                 custom_facets: tuple[CustomFacet, ...] = ()):
+        refusals = offline_refusals(custom_facets)
+        if refusals:
+            raise LLMRequired("; ".join(refusals) + ".")
         self.summary_max_chars = summary_max_chars
         self.taxonomy_path = taxonomy
         self.taxonomy_min_margin = taxonomy_min_margin
+        # Rule-answered facets here; nearest-value ones need the summary embeddings (`assets.facets`).
+        self.rule_facets = tuple(f for f in custom_facets if f.offline_method == "rules")
 
     @property
     def taxonomy(self) -> Taxonomy:
@@ -66,10 +73,15 @@ class OfflineBackend(LLMBackend):
                     redactions=len(summary.redactions),
                     summary_truncated=summary.truncated,
                     method=FACETS_METHOD,
+                    custom=self._rule_answers(" ".join(user_texts)),
                 )
             )
             self._finished()
         return results
+
+    def _rule_answers(self, user_text: str) -> dict[str, str]:
+        answers = {facet.name: rule_answer(facet, user_text) for facet in self.rule_facets}
+        return {name: value for name, value in answers.items() if value is not None}
 
     def leaf_matches(self, centroids: np.ndarray, embed, embedder_name: str | None = None,
                      support: dict[int, ConcernSupport] | None = None) -> dict[int, LeafMatch]:

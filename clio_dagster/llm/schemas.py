@@ -6,9 +6,13 @@ model below, and the tool input is validated with the same model. The tool name 
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from collections.abc import Sequence
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from clio_dagster.core.custom_facets import OPEN_ANSWER_MAX_CHARS, CustomFacet
 
 
 class _Output(BaseModel):
@@ -85,8 +89,32 @@ def tool_name(task: str) -> str:
     return f"record_{task}"
 
 
-def tool_definition(task: str) -> dict:
-    model = TASK_OUTPUTS[task]
+def _custom_field(facet: CustomFacet) -> tuple[Any, Any]:
+    """One custom facet as a field of the facet call's tool: its type carries the allowed values or range."""
+    if facet.type == "categorical":
+        return Literal[facet.values], Field(description=facet.instruction())  # type: ignore[valid-type]
+    if facet.type == "numeric":
+        return int, Field(ge=facet.min, le=facet.max, description=facet.instruction())
+    # Clio prefills the answer; with a forced tool call the answer must start with the prefill instead.
+    pattern = "^" + re.escape(facet.prefill) if facet.prefill else None
+    return str, Field(min_length=1, max_length=OPEN_ANSWER_MAX_CHARS, pattern=pattern,
+                      description=facet.instruction())
+
+
+def facets_output(core: bool, custom: Sequence[CustomFacet]) -> type[_Output]:
+    """The facet call's output for the built-in facets (when `core`) and the given custom facets, one field
+    each: the tool schema grows by one field per custom facet."""
+    if not custom:
+        return FacetsOutput
+    fields: dict[str, Any] = {}
+    if core:
+        fields = {name: (info.annotation, info) for name, info in FacetsOutput.model_fields.items()}
+    fields.update({facet.name: _custom_field(facet) for facet in custom})
+    return create_model("FacetsOutput", __base__=_Output, __doc__=FacetsOutput.__doc__, **fields)
+
+
+def tool_definition(task: str, model: type[BaseModel] | None = None) -> dict:
+    model = model or TASK_OUTPUTS[task]
     return {
         "name": tool_name(task),
         "description": f"Record the answer for the {task.replace('_', ' ')} task.",

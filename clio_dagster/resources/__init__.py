@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from pydantic import PrivateAttr
 
+from clio_dagster.core.custom_facets import CustomFacet, facets_from_json, facets_to_json
 from clio_dagster.core.embedding import SentenceEmbedder
 from clio_dagster.core.ingest import IngestLimits
 from clio_dagster.core.privacy import PrivacyFloors
@@ -114,6 +115,11 @@ class LLMResource(dg.ConfigurableResource):
     # Offline naming: a taxonomy file (None: the shipped one) and the leaf-match threshold in force.
     taxonomy: str | None = setting_default("taxonomy")
     taxonomy_min_margin: float = DEFAULT_TAXONOMY_MIN_MARGIN  # ClioSettings.leaf_min_margin for the model in use
+    custom_facets_json: str = ""  # ClioSettings.custom_facets (core/custom_facets.py) as JSON
+
+    @property
+    def custom_facets(self) -> tuple[CustomFacet, ...]:
+        return facets_from_json(self.custom_facets_json)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         refuse_invalid_run(self)
@@ -151,11 +157,11 @@ class LLMResource(dg.ConfigurableResource):
     def get(self, store: LLMStore | None = None) -> LLMBackend:
         if self.backend == "offline":
             return OfflineBackend(summary_max_chars=self.summary_max_chars, taxonomy=self.taxonomy,
-                                  taxonomy_min_margin=self.taxonomy_min_margin)
+                                  taxonomy_min_margin=self.taxonomy_min_margin, custom_facets=self.custom_facets)
         if self.backend == "claude":
             from clio_dagster.llm.claude import ClaudeBackend
 
-            return ClaudeBackend(self.claude_settings(), store)
+            return ClaudeBackend(self.claude_settings(), store, custom_facets=self.custom_facets)
         raise SettingsError(f"Unknown LLM backend {self.backend!r}: use 'offline' or 'claude'.")
 
 
@@ -166,6 +172,8 @@ class EmbedderResource(dg.ConfigurableResource):
     device: str = "cpu"
     batch_size: int = 64
     language_neutral: bool = False
+    # The custom facet whose answers are embedded (and so clustered) instead of the request summaries (None).
+    cluster_facet: str | None = None
     _embedder: SentenceEmbedder | None = PrivateAttr(default=None)
 
     def get(self) -> SentenceEmbedder:
@@ -216,12 +224,14 @@ def build_resources(settings: ClioSettings | None = None) -> dict[str, dg.Config
             claude_prices_json=json.dumps(settings.claude_prices) if settings.claude_prices else "",
             taxonomy=str(settings.taxonomy.expanduser().resolve()) if settings.taxonomy else None,
             taxonomy_min_margin=settings.leaf_min_margin,
+            custom_facets_json=facets_to_json(settings.custom_facets),
         ),
         "embedder": EmbedderResource(
             model=settings.embedding_model,
             device=settings.embedding_device,
             batch_size=settings.embedding_batch_size,
             language_neutral=settings.language_neutral,
+            cluster_facet=settings.cluster_facet,
         ),
         "safety": _from_settings(SafetyConfig, settings, floors=floors),
         "progress": _from_settings(ProgressResource, settings),

@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS facets (
     backend VARCHAR NOT NULL,
     method VARCHAR NOT NULL
 );
+-- Answers to the analyst's custom facets (JSON: facet name -> answer; NULL: none), core/custom_facets.py.
+ALTER TABLE facets ADD COLUMN IF NOT EXISTS custom_facets VARCHAR;
 CREATE TABLE IF NOT EXISTS embedding_cache (
     model VARCHAR NOT NULL,
     text_hash VARCHAR NOT NULL,
@@ -177,6 +179,7 @@ CREATE TABLE IF NOT EXISTS llm_journal_applied (
 -- A day summarised in shards (CLIO_DAY_SHARDS >= 2, assets/shards.py): each shard's facet rows, and one row per
 -- finished shard, until the day's facets are replaced from them in one transaction (then they are deleted).
 CREATE TABLE IF NOT EXISTS facet_shards AS SELECT *, 0::INTEGER AS shard FROM facets LIMIT 0;
+ALTER TABLE facet_shards ADD COLUMN IF NOT EXISTS custom_facets VARCHAR;
 CREATE TABLE IF NOT EXISTS facet_shard_runs (
     partition_date DATE NOT NULL,
     shard INTEGER NOT NULL,

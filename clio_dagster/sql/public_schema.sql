@@ -24,6 +24,14 @@ CREATE TABLE IF NOT EXISTS cluster_facets (
     value VARCHAR NOT NULL,
     conversations INTEGER NOT NULL
 );
+-- The published custom facets of a partition (their breakdowns are in cluster_facets under the same name): the
+-- analyst's question, never an answer.
+CREATE TABLE IF NOT EXISTS facet_questions (
+    partition_date DATE NOT NULL,
+    facet VARCHAR NOT NULL,
+    question VARCHAR NOT NULL,
+    type VARCHAR NOT NULL
+);
 CREATE TABLE IF NOT EXISTS partition_summaries (
     partition_date DATE NOT NULL,
     conversations INTEGER NOT NULL,

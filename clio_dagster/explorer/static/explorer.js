@@ -110,8 +110,22 @@
 
   /* ------------------------------------------------------------------ state and URL fragment */
   var state = { node: null, view: "map", color: "size", level: baseLevel, sort: "size", q: "", floor: DEFAULT_FLOOR };
+  // The analyst's published custom facets (facet_questions) and the values their base-level breakdowns use.
+  var customFacets = (DATA.custom_facets || []);
+  var customValues = {};
+  customFacets.forEach(function (q) {
+    var seen = {};
+    DATA.facets.forEach(function (f) {
+      var c = byId[f.cluster_id];
+      if (f.facet === q.facet && c && c.level === baseLevel) seen[f.value] = (seen[f.value] || 0) + f.conversations;
+    });
+    customValues[q.facet] = Object.keys(seen).sort(function (a, b) { return seen[b] - seen[a] || (a < b ? -1 : 1); });
+  });
   var colorOptions = [["size", "Size (conversations)"], ["concern", "Mean concerning score"], ["growth", "Growth vs earlier partitions"]]
-    .concat(languages.map(function (l) { return ["language:" + l, "Share of " + l]; }));
+    .concat(languages.map(function (l) { return ["language:" + l, "Share of " + l]; }))
+    .concat([].concat.apply([], customFacets.filter(function (q) { return q.type === "categorical"; }).map(function (q) {
+      return customValues[q.facet].map(function (v) { return ["facet:" + q.facet + "=" + v, q.facet + ": share of " + v]; });
+    })));
   var sortOptions = [["size", "size"], ["concern", "mean concern"]]
     .concat(languages.map(function (l) { return ["language:" + l, "share of " + l]; }));
   function validOption(options, v) { return options.some(function (o) { return o[0] === v; }); }
@@ -347,12 +361,14 @@
                fmt: function (v) { return (v >= 0 ? "+" : "") + fmtPct(v, 0); },
                label: "share vs mean of earlier partitions", missing: "grey: no cluster of that name in an earlier partition" };
     }
-    var lang = c.slice(9);
-    var max = Math.max.apply(null, nodes.map(function (n) { return facetShare(n, "language", lang); }).concat([1e-9]));
-    return { value: function (n) { return facetShare(n, "language", lang); },
-             fill: function (n) { return ramp(VIRIDIS, facetShare(n, "language", lang) / max); },
+    // "language:<value>" or "facet:<custom facet>=<value>": the value's share of each cluster's breakdown.
+    var facet = "language", lang = c.slice(9);
+    if (c.indexOf("facet:") === 0) { facet = c.slice(6, c.indexOf("=")); lang = c.slice(c.indexOf("=") + 1); }
+    var max = Math.max.apply(null, nodes.map(function (n) { return facetShare(n, facet, lang); }).concat([1e-9]));
+    return { value: function (n) { return facetShare(n, facet, lang); },
+             fill: function (n) { return ramp(VIRIDIS, facetShare(n, facet, lang) / max); },
              legend: ["0%", VIRIDIS, fmtPct(max, 0) + " " + lang], fmt: function (v) { return fmtPct(v, 0); },
-             label: "share " + lang };
+             label: "share " + lang + (facet === "language" ? "" : " (" + facet + ")") };
   }
 
   /* ------------------------------------------------------------------ map */
@@ -649,6 +665,21 @@
     }), true));
     else panel.appendChild(el("p", { class: "muted" }, backend === "offline" && !anyConcern
       ? "Not available: the offline backend has no concern model." : "No concern breakdown published."));
+
+    customFacets.forEach(function (q) {
+      panel.appendChild(el("h3", null, q.facet));
+      panel.appendChild(el("p", { class: "note" }, q.question + (backend === "offline" ? " (heuristic offline answers: rules or nearest value)" : "")));
+      var counts = (facetsOf[c.cluster_id] || {})[q.facet] || {};
+      var keys = Object.keys(counts).sort(function (a, b) {
+        if (q.type === "numeric" && !isNaN(+a) && !isNaN(+b)) return +a - +b;
+        return counts[b] - counts[a] || (a < b ? -1 : 1);
+      });
+      var sum = keys.reduce(function (s, k) { return s + counts[k]; }, 0);
+      if (keys.length) panel.appendChild(bars(keys.map(function (k) {
+        return { label: k, share: sum ? counts[k] / sum : 0, right: fmtPct(sum ? counts[k] / sum : 0, 0) + " · " + fmtInt(counts[k]) };
+      }), true));
+      else panel.appendChild(el("p", { class: "muted" }, "No answers in this cluster."));
+    });
 
     panel.appendChild(el("h3", null, "Share over partitions (same name)"));
     var series = seriesOf(c);
