@@ -44,7 +44,7 @@ def _facets_shard(shard: int, shards: int, pool: str | None) -> dg.OpDefinition:
                      progress: ProgressResource) -> None:
         day = partition_date(context)
         store = llm_store(context, warehouse, asset="facets", part=f"shard {shard} of {shards}")
-        backend = llm.get(store)
+        backend = llm.get(store, stage="facets")
         if backend.deterministic:
             with warehouse.get().connect("private") as con:
                 if stored_result(con, facets_fingerprint(con, llm, day)) is not None:
@@ -100,7 +100,7 @@ def _facets_assembly(shards: int) -> dg.OpDefinition:
     @retry_write_conflicts
     def facets_assembly(context: dg.OpExecutionContext, llm: LLMResource, warehouse: WarehouseResource) -> None:
         day = partition_date(context)
-        backend = llm.get(llm_store(context, warehouse))
+        backend = llm.get(llm_store(context, warehouse), stage="facets")
         with warehouse.get().connect("private") as con:
             fingerprint = facets_fingerprint(con, llm, day)
             stored = stored_result(con, fingerprint) if backend.deterministic else None
