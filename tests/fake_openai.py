@@ -193,9 +193,10 @@ class FakeOpenAI(FaultInjectingServer):
         if fault == "429":
             return _error(429, "Rate limit reached (fake).", "rate_limit_error",
                           headers=_retry_after_headers(plan.retry_after_s))
+        retry = _retry_after_headers(plan.retry_after_5xx_s) if plan.retry_after_5xx_s is not None else None
         if fault == "500":
-            return _error(500, "Internal server error (fake).", "server_error")
+            return _error(500, "Internal server error (fake).", "server_error", headers=retry)
         if fault == "529":
-            return _error(503, "The server is overloaded (fake).", "server_error")
+            return _error(503, "The server is overloaded (fake).", "server_error", headers=retry)
         completion = self.build_completion(body, fault if fault != "timeout" else None)
         return _Reply(200, completion, delay_s=plan.timeout_sleep_s if fault == "timeout" else 0.0)
