@@ -29,9 +29,10 @@ from tests.fake_anthropic import (
     derive_tool_input,
 )
 
-__all__ = ["FakeOpenAI", "FaultPlan", "STRUCTURED_MODES"]
+__all__ = ["FakeOpenAI", "FaultPlan", "LOCAL_MODEL", "STRUCTURED_MODES", "settings_against"]
 
 STRUCTURED_MODES = frozenset({"json_schema", "tools"})
+LOCAL_MODEL = "qwen2.5-7b-instruct"  # what the fake serves unless told otherwise
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 
 
@@ -56,7 +57,7 @@ class FakeOpenAI(FaultInjectingServer):
         *,
         faults: FaultPlan | None = None,
         api_key: str | None = None,  # None: no key needed, as most self-hosted servers
-        models: Iterable[str] = ("qwen2.5-7b-instruct",),
+        models: Iterable[str] = (LOCAL_MODEL,),
         structured_modes: Iterable[str] = STRUCTURED_MODES,
         known_names: Iterable[str] = (),
         host: str = "127.0.0.1",
@@ -200,3 +201,10 @@ class FakeOpenAI(FaultInjectingServer):
             return _error(503, "The server is overloaded (fake).", "server_error", headers=retry)
         completion = self.build_completion(body, fault if fault != "timeout" else None)
         return _Reply(200, completion, delay_s=plan.timeout_sleep_s if fault == "timeout" else 0.0)
+
+
+def settings_against(backend: str, fake: Any) -> dict[str, Any]:
+    """ClioSettings values that point every LLM task at `fake`: "claude" (the Anthropic fake) or "local" (this one)."""
+    if backend == "claude":
+        return {"llm_backend": "claude", "claude_base_url": fake.base_url}
+    return {"llm_preset": "local", "openai_base_url": fake.base_url, "openai_model": LOCAL_MODEL}

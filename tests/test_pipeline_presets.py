@@ -12,12 +12,11 @@ import pytest
 from clio_dagster.settings import ClioSettings
 from tests.conftest import write_jsonl
 from tests.fake_anthropic import FakeAnthropic
-from tests.fake_openai import FakeOpenAI, FaultPlan
+from tests.fake_openai import LOCAL_MODEL, FakeOpenAI, FaultPlan
 from tests.test_pipeline import _sample_records
 from tests.test_pipeline_claude import _materialize, _meta
 
 DAY = date(2023, 2, 6)
-LOCAL_MODEL = "qwen2.5-7b-instruct"
 THRESHOLDS = {"min_unique_users": 3, "min_conversations": 5, "target_cluster_size": 15}
 
 
