@@ -214,15 +214,12 @@ def _conversations_by_day(settings: ClioSettings, days: list[date], use_sample: 
     }
 
 
-def _cmd_estimate(args: argparse.Namespace) -> int:
+def estimate_stages(settings: ClioSettings, by_day: dict[date, list]) -> list:
+    """`clio estimate`'s rows: each stage's calls, tokens and dollars under the settings' routes (offline stages:
+    none), from the real prompts, the k rule and the hierarchy's level sizes."""
     from clio_dagster.llm.estimate import estimate_run
     from clio_dagster.resources import build_resources
 
-    settings = load_settings(**({"llm_preset": args.preset} if args.preset else {}))
-    if not args.sample and not (args.start and args.end):
-        raise SettingsError("give --start and --end (landing folders), or --sample for the bundled sample.")
-    days = [] if args.sample else _dates(args.start, args.end)
-    by_day = _conversations_by_day(settings, days, args.sample)
     llm = build_resources(settings)["llm"]
     routes = llm.routes()
     claude = llm.claude_settings()
@@ -231,12 +228,22 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         local = llm.openai_settings()
         models.update({t: local.models[t] for t, route in routes.items() if route.backend == "openai_compatible"})
         prices.update(local.prices)
-    estimates = estimate_run(
+    return estimate_run(
         list(by_day.values()), models, prices, claude.conversation_token_budget,
-        settings.target_cluster_size, settings.k_min, settings.k_max,
-        naming_sample_size=settings.naming_sample_size, screen_question=settings.screen_question,
+        settings.target_cluster_size, settings.k_min, settings.k_max, levels=settings.hierarchy_levels,
+        top_clusters=settings.hierarchy_top, naming_sample_size=settings.naming_sample_size,
+        screen_question=settings.screen_question,
         llm_tasks={task for task, route in routes.items() if route.backend != "offline"},
     )
+
+
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    settings = load_settings(**({"llm_preset": args.preset} if args.preset else {}))
+    if not args.sample and not (args.start and args.end):
+        raise SettingsError("give --start and --end (landing folders), or --sample for the bundled sample.")
+    days = [] if args.sample else _dates(args.start, args.end)
+    by_day = _conversations_by_day(settings, days, args.sample)
+    estimates = estimate_stages(settings, by_day)
     n = sum(len(v) for v in by_day.values())
     print(f"Estimate for {n} conversations in {len(by_day)} day(s), preset {settings.preset} "
           f"({describe_routes(settings)}); ~4 characters per token, prices per million tokens from the configured "
