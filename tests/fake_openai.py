@@ -25,6 +25,7 @@ from tests.fake_anthropic import (
     FaultPlan,
     _Reply,
     _retry_after_headers,
+    _text_of,
     _wrong_type,
     derive_tool_input,
 )
@@ -39,14 +40,6 @@ ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 def _error(status: int, message: str, kind: str = "invalid_request_error", param: str | None = None,
            headers: dict[str, str] | None = None) -> _Reply:
     return _Reply(status, {"error": {"message": message, "type": kind, "param": param, "code": None}}, headers)
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return ""
 
 
 class FakeOpenAI(FaultInjectingServer):
@@ -155,7 +148,7 @@ class FakeOpenAI(FaultInjectingServer):
 
     def build_completion(self, body: dict, fault: str | None = None) -> dict:
         messages = body["messages"]
-        user_text = "\n".join(_text(m.get("content")) for m in messages if m.get("role") == "user")
+        user_text = "\n".join(_text_of(m.get("content")) for m in messages if m.get("role") == "user")
         mode, name, schema = self._structured(body)
         answer = self.derive_answer(name, user_text, schema) if mode != "text" else None
         if answer is not None and fault == "invalid_schema" and answer:
@@ -175,7 +168,7 @@ class FakeOpenAI(FaultInjectingServer):
             finish = "tool_calls"
         elif fault == "no_tool":
             message["content"] = "I would rather describe this in my own words."
-        prompt = sum(len(_text(m.get("content"))) for m in messages) // 4
+        prompt = sum(len(_text_of(m.get("content"))) for m in messages) // 4
         completion = max(1, len(text) // 4)
         return {
             "id": f"chatcmpl-{self._counter:08d}", "object": "chat.completion", "created": int(time.time()),

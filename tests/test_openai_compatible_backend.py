@@ -12,11 +12,9 @@ from clio_dagster.llm.openai_compatible import (OpenAICompatibleBackend, OpenAIC
                                                 OpenAICompatibleSettings)
 from clio_dagster.llm.pricing import ModelPrice
 from clio_dagster.llm.schemas import TASK_OUTPUTS, FacetsOutput
-from clio_dagster.llm.store import LLMStore
 from clio_dagster.llm.templates import load_template
-from clio_dagster.storage import Warehouse
 from tests.fake_openai import FakeOpenAI, FaultPlan
-from tests.test_claude_backend import CONVERSATIONS
+from tests.test_claude_backend import CONVERSATIONS, store  # noqa: F401  (the store fixture)
 
 MODEL = "qwen2.5-7b-instruct"
 MODES = ("json_schema", "tools")
@@ -36,11 +34,6 @@ def settings_for(fake: FakeOpenAI, **overrides) -> OpenAICompatibleSettings:
 def fake():
     with FakeOpenAI() as server:
         yield server
-
-
-@pytest.fixture
-def store(tmp_path):
-    return LLMStore(Warehouse(tmp_path / "private.duckdb", tmp_path / "public.duckdb", lock_timeout_s=10))
 
 
 @pytest.mark.parametrize("mode", MODES)

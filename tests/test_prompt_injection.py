@@ -40,9 +40,12 @@ class Gullible:
     time, repairs included), and, with `gullible_auditor`, a cluster asking for a 5 gets it. Mixed into the fake
     of each API (below)."""
 
-    gullible_auditor: bool
-    obeyed: dict[str, int]
     _lock: Any
+
+    def __init__(self, gullible_auditor: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.gullible_auditor = gullible_auditor
+        self.obeyed: dict[str, int] = {}
 
     def _obey(self, what: str) -> None:
         with self._lock:
@@ -78,11 +81,6 @@ class Gullible:
 
 
 class GullibleFake(Gullible, FakeAnthropic):
-    def __init__(self, gullible_auditor: bool = False, **kwargs):
-        super().__init__(**kwargs)
-        self.gullible_auditor = gullible_auditor
-        self.obeyed = {}
-
     def build_message(self, body, *, service_tier="standard", fault=None):
         message = super().build_message(body, service_tier=service_tier, fault=fault)
         tool_use = next((b for b in message["content"] if b.get("type") == "tool_use"), None)
@@ -100,11 +98,6 @@ class GullibleFake(Gullible, FakeAnthropic):
 
 
 class GullibleOpenAI(Gullible, FakeOpenAI):
-    def __init__(self, gullible_auditor: bool = False, **kwargs):
-        super().__init__(**kwargs)
-        self.gullible_auditor = gullible_auditor
-        self.obeyed = {}
-
     def derive_answer(self, name, user_text, schema):
         answer = super().derive_answer(name, user_text, schema)
         return None if answer is None else self.gullible(name.removeprefix("record_"), html.unescape(user_text),

@@ -149,12 +149,17 @@ class LLMResource(dg.ConfigurableResource):
         return {task: routes[task].model if routes[task].backend == backend and routes[task].model else default
                 for task, default in defaults.items()}
 
-    def _temperatures(self) -> dict[str, float]:
-        return {task: 1.0 for task in TASK_OUTPUTS} | dict(self.claude_temperatures)
-
-    def _max_tokens(self) -> dict[str, int]:
-        return {task: 1024 for task in TASK_OUTPUTS} | {"extract_facets": 400, "screen": 50, "assign_parent": 300,
-                                                        "dedupe_names": 4096}
+    def _shared_settings(self) -> dict:
+        """What every LLM backend's settings take alike: per-task temperatures and answer lengths, the input
+        budget per conversation, the run's spending cap and the seed."""
+        return {
+            "temperatures": {task: 1.0 for task in TASK_OUTPUTS} | dict(self.claude_temperatures),
+            "max_tokens": {task: 1024 for task in TASK_OUTPUTS} | {"extract_facets": 400, "screen": 50,
+                                                                   "assign_parent": 300, "dedupe_names": 4096},
+            "conversation_token_budget": self.claude_conversation_token_budget,
+            "budget_usd": self.llm_budget_usd,
+            "seed": self.seed,
+        }
 
     def claude_settings(self) -> "ClaudeSettings":
         # Imported here: the anthropic SDK takes ~2 s to import, which every run and worker process would pay.
@@ -165,25 +170,18 @@ class LLMResource(dg.ConfigurableResource):
             prices.update({k: ModelPrice(**v) for k, v in json.loads(self.claude_prices_json).items()})
         defaults = {task: self.claude_model_reasoning for task in TASK_OUTPUTS}
         defaults.update(extract_facets=self.claude_model_facets, screen=self.claude_model_facets)
-        models = self._models("claude", defaults)
-        temperatures = self._temperatures()
-        max_tokens = self._max_tokens()
         return ClaudeSettings(
             # Read at run time from the environment: the key never enters Dagster's run config.
             api_key=os.environ.get("ANTHROPIC_API_KEY", ""),
             base_url=self.claude_base_url,
-            models=models,
-            temperatures=temperatures,
-            max_tokens=max_tokens,
+            models=self._models("claude", defaults),
             prices=prices,
             max_concurrency=self.claude_max_concurrency,
             max_retries=self.claude_max_retries,
             timeout_s=self.claude_timeout_s,
             use_batches=self.claude_use_batches,
             batch_poll_interval_s=self.claude_batch_poll_interval_s,
-            conversation_token_budget=self.claude_conversation_token_budget,
-            budget_usd=self.llm_budget_usd,
-            seed=self.seed,
+            **self._shared_settings(),
         )
 
     def openai_settings(self) -> "OpenAICompatibleSettings":
@@ -197,17 +195,13 @@ class LLMResource(dg.ConfigurableResource):
             api_key=os.environ.get("OPENAI_API_KEY", ""),  # optional; read at run time, never in run config
             base_url=self.openai_base_url,
             models=models,
-            temperatures=self._temperatures(),
-            max_tokens=self._max_tokens(),
             prices={model: price for model in set(models.values())},
             max_concurrency=self.openai_max_concurrency,
             max_retries=self.openai_max_retries,
             timeout_s=self.openai_timeout_s,
-            conversation_token_budget=self.claude_conversation_token_budget,
-            budget_usd=self.llm_budget_usd,
-            seed=self.seed,
             structured_mode=self.openai_structured_mode,
             prompt_variant=self.openai_prompt_variant,
+            **self._shared_settings(),
         )
 
     def _backend(self, kind: str, store: LLMStore | None) -> LLMBackend:
