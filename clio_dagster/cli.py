@@ -239,6 +239,8 @@ def estimate_stages(settings: ClioSettings, by_day: dict[date, list]) -> list:
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
     settings = load_settings(**({"llm_preset": args.preset} if args.preset else {}))
+    if not args.preset and not settings.uses_llm:  # nothing to price: show what the claude preset would cost
+        settings = load_settings(llm_preset="claude", llm_tasks={})
     if not args.sample and not (args.start and args.end):
         raise SettingsError("give --start and --end (landing folders), or --sample for the bundled sample.")
     days = [] if args.sample else _dates(args.start, args.end)

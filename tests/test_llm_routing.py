@@ -122,3 +122,18 @@ def test_a_mixed_stage_regenerates_base_names_with_the_namer_and_parents_with_th
     request = Regeneration(nodes, [0, 2], [(1, "x"), (5, ""), (1, "y")], [], {}, {}, 3)
     assert mixed.regenerate(request, auditor=None) == {0: ("namer 0", ""), 2: ("renamer 2", "")}
     assert calls == [("namer", [0]), ("renamer", [2])]
+
+
+def test_estimate_prices_a_preset_per_stage(capsys):
+    from clio_dagster.cli import main
+
+    def totals(preset: str) -> tuple[dict[str, list[str]], float]:
+        assert main(["estimate", "--sample", "--preset", preset]) == 0
+        lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:] if line.strip()}
+        return lines, float(lines["total"][-2])
+
+    claude, claude_cost = totals("claude")
+    names, names_cost = totals("claude-names")
+    assert names["facets"][1:3] == ["offline", "0"] and int(claude["facets"][2]) >= 2800
+    assert names["cluster"] == claude["cluster"] and names["privacy"] == claude["privacy"]  # the same per-cluster calls
+    assert 0 < names_cost < claude_cost / 2
