@@ -155,7 +155,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     settings = load_settings(**({"home": args.home} if args.home else {}), demo_mode=True)
     staged = stage_sample(settings.landing_dir)
     print(f"Staged the bundled sample ({sum(staged.values())} conversations) into {settings.landing_dir}")
-    print(f"LLM backend: {settings.preset} ({describe_routes(settings)})")
+    print(f"LLM backend: {settings.preset} "
+          + ("(heuristic, no network)" if not settings.uses_llm else f"({describe_routes(settings)})"))
     days = sorted(date.fromisoformat(d) for d in staged)
     ok = run_partitions(settings, days) and run_topics(settings)
     show(settings, None)
