@@ -134,7 +134,7 @@ class _Request:
 class ClaudeBackend(LLMBackend):
     """Also the shared machinery of the LLM backends (requests from the versioned prompts, cache, journal, usage,
     budget, concurrency, the repair loop and Clio's tasks): a subclass swaps the transport hooks (`_async_client`,
-    `_create`, `_params`, `_parse`, `_repair_messages`, `_token_usage`, `_raise_for_config`), as
+    `_send`, `_params`, `_parse`, `_repair_messages`, `_token_usage`, `_raise_for_config`), as
     `llm.openai_compatible` does."""
 
     name = "claude"
@@ -352,13 +352,18 @@ class ClaudeBackend(LLMBackend):
                 "to a model id your account can use."
             ) from None
 
-    async def _create(self, client: anthropic.AsyncAnthropic, params: dict[str, Any]) -> Any:
-        """messages.create, re-sending a response the SDK could not parse (it retries statuses and timeouts only)."""
+    async def _send(self, client: anthropic.AsyncAnthropic, params: dict[str, Any]) -> Any:
+        """One request through the SDK (which retries statuses and timeouts)."""
         # This SDK's create() has no temperature argument; the API still takes it in the body.
+        params = dict(params)
         temperature = params.pop("temperature")
+        return await client.messages.create(**params, extra_body={"temperature": temperature})
+
+    async def _create(self, client: Any, params: dict[str, Any]) -> Any:
+        """`_send`, re-sending a response the SDK could not parse (it retries statuses and timeouts only)."""
         for attempt in range(GARBLED_RESPONSE_RETRIES + 1):
             try:
-                return await client.messages.create(**params, extra_body={"temperature": temperature})
+                return await self._send(client, params)
             except self.garbled_errors:
                 if attempt == GARBLED_RESPONSE_RETRIES:
                     raise

@@ -108,7 +108,7 @@ class OpenAICompatibleBackend(ClaudeBackend):
                 "name": tool["name"], "schema": tool["input_schema"], "strict": True}}
         return params
 
-    async def _create(self, client: openai.AsyncOpenAI, params: dict[str, Any]) -> Any:
+    async def _send(self, client: openai.AsyncOpenAI, params: dict[str, Any]) -> Any:
         try:
             return await client.chat.completions.create(**params)
         except openai.BadRequestError as exc:
