@@ -685,7 +685,8 @@
         ["published under a generic name", fmtInt(summary.published_generic_name)],
         ["thresholds", "≥ " + summary.min_unique_users + " users and ≥ " + summary.min_conversations + " conversations"],
         ["backend", backend + (backend === "offline"
-          ? (anyConcern ? " (heuristic names and concern scores)" : " (heuristic names, no concern scores)") : "")],
+          ? (anyConcern ? " (heuristic names and concern scores)" : " (heuristic names, no concern scores)")
+          : offlineFacets ? " (heuristic facets and concern scores)" : "")],
       ]));
     }
     renderConcerning();
