@@ -176,7 +176,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     settings = load_settings(**({"home": args.home} if args.home else {}), demo_mode=True)
     staged = stage_sample(settings.landing_dir)
     print(f"Staged the bundled sample ({sum(staged.values())} conversations) into {settings.landing_dir}")
-    print(f"LLM backend: {settings.backend}" + (" (heuristic, no network)" if settings.backend == "offline" else ""))
+    print(f"LLM backend: {settings.preset} "
+          + ("(heuristic, no network)" if not settings.uses_llm else f"({describe_routes(settings)})"))
     days = sorted(date.fromisoformat(d) for d in staged)
     ok = run_partitions(settings, days) and run_topics(settings)
     show(settings, None)
@@ -235,25 +236,42 @@ def _conversations_by_day(settings: ClioSettings, days: list[date], use_sample: 
     }
 
 
-def _cmd_estimate(args: argparse.Namespace) -> int:
+def estimate_stages(settings: ClioSettings, by_day: dict[date, list]) -> list:
+    """`clio estimate`'s rows: each stage's calls, tokens and dollars under the settings' routes (offline stages:
+    none), from the real prompts, the k rule and the hierarchy's level sizes."""
     from clio_dagster.llm.estimate import estimate_run
     from clio_dagster.resources import build_resources
 
-    settings = load_settings()
+    llm = build_resources(settings)["llm"]
+    routes = llm.routes()
+    claude = llm.claude_settings()
+    models, prices = dict(claude.models), dict(claude.prices)
+    if any(route.backend == "openai_compatible" for route in routes.values()):
+        local = llm.openai_settings()
+        models.update({t: local.models[t] for t, route in routes.items() if route.backend == "openai_compatible"})
+        prices.update(local.prices)
+    return estimate_run(
+        list(by_day.values()), models, prices, claude.conversation_token_budget,
+        settings.target_cluster_size, settings.k_min, settings.k_max, levels=settings.hierarchy_levels,
+        top_clusters=settings.hierarchy_top, naming_sample_size=settings.naming_sample_size,
+        screen_question=settings.screen_question, custom_facets=settings.custom_facets,
+        llm_tasks={task for task, route in routes.items() if route.backend != "offline"},
+    )
+
+
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    settings = load_settings(**({"llm_preset": args.preset} if args.preset else {}))
+    if not args.preset and not settings.uses_llm:  # nothing to price: show what the claude preset would cost
+        settings = load_settings(llm_preset="claude", llm_tasks={})
     if not args.sample and not (args.start and args.end):
         raise SettingsError("give --start and --end (landing folders), or --sample for the bundled sample.")
     days = [] if args.sample else _dates(args.start, args.end)
     by_day = _conversations_by_day(settings, days, args.sample)
-    claude = build_resources(settings)["llm"].claude_settings()
-    estimates = estimate_run(
-        list(by_day.values()), claude.models, claude.prices, claude.conversation_token_budget,
-        settings.target_cluster_size, settings.k_min, settings.k_max,
-        naming_sample_size=settings.naming_sample_size, screen_question=settings.screen_question,
-        custom_facets=settings.custom_facets,
-    )
+    estimates = estimate_stages(settings, by_day)
     n = sum(len(v) for v in by_day.values())
-    print(f"Estimate for {n} conversations in {len(by_day)} day(s) with the claude backend "
-          f"(~4 characters per token; prices per million tokens from the configured price table):")
+    print(f"Estimate for {n} conversations in {len(by_day)} day(s), preset {settings.preset} "
+          f"({describe_routes(settings)}); ~4 characters per token, prices per million tokens from the configured "
+          "price tables:")
     print(f"{'stage':32} {'model':20} {'calls':>7} {'input tok':>11} {'output tok':>11} {'interactive $':>14} {'batch $':>9}")
     for e in estimates:
         print(f"{e.stage:32} {e.model:20} {e.calls:7d} {e.input_tokens:11d} {e.output_tokens:11d} "
@@ -265,6 +283,13 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     if n:
         print(f"per 1,000 conversations: ${1000 * total_i / n:.3f} interactive, ${1000 * total_b / n:.3f} batch")
     return 0
+
+
+def describe_routes(settings: ClioSettings) -> str:
+    from clio_dagster.core.task_routing import route_summary
+    from clio_dagster.resources import resolved_routes
+
+    return route_summary(resolved_routes(settings))
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -341,10 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--date", type=date.fromisoformat, required=True)
     ingest.set_defaults(func=_cmd_ingest)
 
-    estimate = sub.add_parser("estimate", help="predict tokens and dollars of a claude run over a date range")
+    estimate = sub.add_parser("estimate", help="predict the LLM calls, tokens and dollars of a run over a date range")
     estimate.add_argument("--start", type=date.fromisoformat)
     estimate.add_argument("--end", type=date.fromisoformat)
     estimate.add_argument("--sample", action="store_true", help="estimate for the bundled sample")
+    estimate.add_argument("--preset", choices=["offline", "claude", "claude-names", "local"],
+                          help="price this preset instead of the configured backends (CLIO_LLM_TASKS still applies)")
     estimate.set_defaults(func=_cmd_estimate)
 
     show_cmd = sub.add_parser("show", help="print the published clusters from the public DB")

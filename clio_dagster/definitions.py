@@ -13,7 +13,7 @@ from clio_dagster.settings import load_settings
 
 settings = load_settings()
 # With CLIO_DAY_SHARDS >= 2, facets and summary_embeddings fan a day out over the workers (same asset keys).
-daily_assets = with_day_shards(DAILY_ASSETS, settings.day_shards, "llm" if settings.backend != "offline" else None)
+daily_assets = with_day_shards(DAILY_ASSETS, settings.day_shards, "llm" if settings.uses_llm else None)
 
 daily_job = dg.define_asset_job(
     "daily_job",

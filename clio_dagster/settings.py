@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from clio_dagster.core.concern import DEFAULT_CONCERN_FLOOR
 from clio_dagster.core.embedding import BUNDLED_MULTILINGUAL_MODEL
+from clio_dagster.core.task_routing import RoutingError, TaskRoute, resolve_routes
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -50,8 +51,13 @@ class ClioSettings(BaseSettings):
 
     # Where landing/, private.duckdb, public.duckdb and explorer/ live.
     home: Path = Path(".clio")
-    # None means: claude when ANTHROPIC_API_KEY is set, else offline.
-    llm_backend: Literal["offline", "claude"] | None = None
+    # Which backend does Clio's LLM tasks (core/task_routing.py; README "Choosing the LLM backend"): a preset
+    # (offline, claude, claude-names = offline facets and Claude for the cluster-level tasks, local = a
+    # self-hosted OpenAI-compatible server), or one backend for every task; None for both: claude when
+    # ANTHROPIC_API_KEY is set, else offline. llm_tasks overrides single tasks: {"task": "backend[:model]"}.
+    llm_preset: Literal["offline", "claude", "claude-names", "local"] | None = None
+    llm_backend: Literal["offline", "claude", "openai_compatible"] | None = None
+    llm_tasks: dict[str, str] = Field(default_factory=dict)
 
     # Privacy thresholds (Clio §2.3 layer 2): a cluster is published only if it meets both.
     min_unique_users: int = Field(default=10, ge=1)
@@ -113,6 +119,20 @@ class ClioSettings(BaseSettings):
     # USD per million tokens by model id or family ("haiku", "sonnet", "opus"); see llm/pricing.py.
     claude_prices: dict[str, dict[str, float]] | None = None
     llm_budget_usd: float | None = Field(default=None, gt=0)
+
+    # openai_compatible backend (llm/openai_compatible.py): a chat-completions server such as vLLM, Ollama,
+    # llama.cpp server or TGI. OPENAI_API_KEY is read from the environment at run time, and is optional.
+    openai_base_url: str | None = None
+    openai_model: str | None = None
+    # How the server is asked for structured answers: a JSON-schema response_format, or a forced tool call.
+    openai_structured_mode: Literal["json_schema", "tools"] = "json_schema"
+    # USD per million tokens ({"input": .., "output": ..}); 0 by default (your own hardware).
+    openai_price: dict[str, float] | None = None
+    openai_max_concurrency: int = Field(default=4, ge=1, le=256)
+    openai_max_retries: int = Field(default=6, ge=0, le=20)
+    openai_timeout_s: float = Field(default=300.0, gt=0)
+    # A versioned prompt variant for a model family (llm/prompts/<task>.<variant>.md where one exists).
+    openai_prompt_variant: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
     # Screener: restrict a run to conversations matching a regex, or (claude) answering yes to a question.
     screen_regex: str | None = None
@@ -240,6 +260,7 @@ class ClioSettings(BaseSettings):
             raise SettingsError("CLIO_CELERY_BROKER=filesystem:// needs CLIO_CELERY_FOLDER, a folder every worker "
                                 "and run shares.")
         self._check_facets()
+        self._check_routes()
         if self.screen_regex:
             try:
                 re.compile(self.screen_regex)
@@ -264,6 +285,20 @@ class ClioSettings(BaseSettings):
         from clio_dagster.core.custom_facets import parse_facets
 
         return parse_facets(self.facets)
+    def _check_routes(self) -> None:
+        if self.llm_preset and self.llm_backend and self.llm_preset != {"openai_compatible": "local"}.get(
+                self.llm_backend, self.llm_backend):
+            raise SettingsError(f"CLIO_LLM_PRESET={self.llm_preset} and CLIO_LLM_BACKEND={self.llm_backend} disagree: "
+                                "set one of them (CLIO_LLM_TASKS overrides single tasks).")
+        routes = self.task_routes
+        if any(r.backend == "openai_compatible" for r in routes.values()) and not self.openai_base_url:
+            raise SettingsError("The openai_compatible backend needs CLIO_OPENAI_BASE_URL, the server's /v1 URL (vLLM: "
+                                "http://localhost:8000/v1, Ollama: http://localhost:11434/v1).")
+        if any(r.backend == "openai_compatible" and not (r.model or self.openai_model) for r in routes.values()):
+            raise SettingsError("The openai_compatible backend needs CLIO_OPENAI_MODEL, the model id the server "
+                                "serves (or a model per task in CLIO_LLM_TASKS, 'openai_compatible:<model>').")
+        if self.openai_price is not None and set(self.openai_price) - {"input", "output"}:
+            raise SettingsError("CLIO_OPENAI_PRICE takes {\"input\": <USD per million>, \"output\": <USD per million>}.")
 
     def _check_lakes(self) -> None:
         missing = [f"CLIO_{name.upper()}" for name in ("lake_private_catalog", "lake_private_data",
@@ -281,10 +316,31 @@ class ClioSettings(BaseSettings):
                                 "folder, so that the public lake's key never covers private files.")
 
     @property
-    def backend(self) -> Literal["offline", "claude"]:
+    def preset(self) -> str:
+        """The preset in force: CLIO_LLM_PRESET, the one of CLIO_LLM_BACKEND, or chosen by the API key."""
+        if self.llm_preset is not None:
+            return self.llm_preset
         if self.llm_backend is not None:
-            return self.llm_backend
+            return {"openai_compatible": "local"}.get(self.llm_backend, self.llm_backend)
         return "claude" if os.environ.get("ANTHROPIC_API_KEY") else "offline"
+
+    @property
+    def task_routes(self) -> dict[str, TaskRoute]:
+        """Each LLM task's backend and model (None: the backend's default for the task)."""
+        try:
+            return resolve_routes(self.preset, self.llm_tasks)
+        except RoutingError as exc:
+            raise SettingsError(str(exc)) from None
+
+    @property
+    def backend(self) -> str:
+        """The backend of every task ("offline", "claude", "openai_compatible"), or "mixed"."""
+        backends = {route.backend for route in self.task_routes.values()}
+        return backends.pop() if len(backends) == 1 else "mixed"
+
+    @property
+    def uses_llm(self) -> bool:
+        return any(route.backend != "offline" for route in self.task_routes.values())
 
     @property
     def leaf_min_margin(self) -> float:

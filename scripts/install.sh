@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up .venv with everything clio-dagster needs, on a fresh machine (idempotent).
-#   bash scripts/install.sh             the product (CLI, Dagster, offline and claude backends)
+#   bash scripts/install.sh             the product (CLI, Dagster, offline, claude and openai_compatible backends)
+#                                       and what the tests need
 #   bash scripts/install.sh --browser   also Debian's Chromium (and a CJK font) for the explorer's browser tests
 # torch goes first, pinned to the CPU build, so sentence-transformers doesn't pull a multi-GB CUDA build.
 set -euo pipefail

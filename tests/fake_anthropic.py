@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["FAULT_KINDS", "DEFAULT_KNOWN_NAMES", "FakeAnthropic", "FaultPlan", "derive_tool_input"]
+__all__ = ["FAULT_KINDS", "DEFAULT_KNOWN_NAMES", "FakeAnthropic", "FaultInjectingServer", "FaultPlan", "LoopbackServer", "derive_tool_input"]
 
 FAULT_KINDS = ("429", "529", "500", "timeout", "invalid_json", "invalid_schema", "no_tool")
 
@@ -433,48 +433,19 @@ class _Reply:
 # --------------------------------------------------------------------------------------------------- the fake
 
 
-class FakeAnthropic:
-    """Loopback HTTP fake of `/v1/messages` and `/v1/messages/batches*`. Use as a context manager."""
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1 whose requests go to `handle` (the fakes below); a context manager."""
 
-    def __init__(
-        self,
-        *,
-        faults: FaultPlan | None = None,
-        api_key: str = "test-key",
-        known_models: Iterable[str] | None = None,
-        known_names: Iterable[str] = (),
-        batch_polls_until_ended: int = 1,
-        batch_errored_ids: Iterable[str] = (),
-        host: str = "127.0.0.1",
-        port: int = 0,
-    ):
-        self._faults = faults
-        self.api_key = api_key
-        self.known_models: set[str] | None = set(known_models) if known_models is not None else None
-        self.known_names: set[str] = set(DEFAULT_KNOWN_NAMES) | set(known_names)
-        self.batch_polls_until_ended = batch_polls_until_ended
-        self.batch_errored_ids: set[str] = set(batch_errored_ids)
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
         self._host, self._port = host, port
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._sockets: set[Any] = set()
-        # inspection
-        self.requests: list[dict] = []
-        self.message_calls = 0
-        self.batch_creates: list[dict] = []
-        self.fault_log: list[dict] = []
-        # state
-        self.batches: dict[str, dict] = {}
-        self._cache: set[str] = set()
-        self._script_pos = 0
-        self._body_attempts: dict[str, int] = {}
-        self._body_consecutive: dict[str, int] = {}
-        self._counter = 0
 
     # ---------------------------------------------------------------- lifecycle
-    def __enter__(self) -> FakeAnthropic:
+    def __enter__(self):
         self.start()
         return self
 
@@ -494,7 +465,7 @@ class FakeAnthropic:
         self._server = ThreadingHTTPServer((self._host, self._port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="FakeAnthropic", daemon=True)
+                                        name=type(self).__name__, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -517,11 +488,27 @@ class FakeAnthropic:
     @property
     def base_url(self) -> str:
         if self._server is None:
-            raise RuntimeError("FakeAnthropic is not running; use it as a context manager")
+            raise RuntimeError(f"{type(self).__name__} is not running; use it as a context manager")
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    # ---------------------------------------------------------------- inspection
+    def handle(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> _Reply:
+        raise NotImplementedError
+
+
+class FaultInjectingServer(LoopbackServer):
+    """A loopback server whose model calls fail as a `FaultPlan` says (per-body state kept here); it counts its
+    model calls in `message_calls`."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, faults: FaultPlan | None = None):
+        super().__init__(host, port)
+        self._faults = faults
+        self.message_calls = 0
+        self.fault_log: list[dict] = []
+        self._script_pos = 0
+        self._body_attempts: dict[str, int] = {}
+        self._body_consecutive: dict[str, int] = {}
+
     @property
     def faults(self) -> FaultPlan | None:
         return self._faults
@@ -535,6 +522,57 @@ class FakeAnthropic:
             self._body_attempts.clear()
             self._body_consecutive.clear()
 
+    def _choose_fault(self, body: dict) -> tuple[str | None, str, int]:
+        body_sha = _canonical_sha(body)
+        plan = self.faults
+        with self._lock:
+            attempt = self._body_attempts.get(body_sha, 0)
+            self._body_attempts[body_sha] = attempt + 1
+            kind: str | None = None
+            if plan is not None and plan.script is not None and self._script_pos < len(plan.script):
+                kind = plan.script[self._script_pos]
+                self._script_pos += 1
+                kind = None if kind == "ok" else kind
+            elif plan is not None and plan.rate > 0:
+                if self._body_consecutive.get(body_sha, 0) < plan.max_consecutive:
+                    kind = plan.decide(body_sha, attempt)
+            self._body_consecutive[body_sha] = self._body_consecutive.get(body_sha, 0) + 1 if kind else 0
+            if kind:
+                self.fault_log.append({"kind": kind, "body_sha256": body_sha, "attempt": attempt,
+                                       "call": self.message_calls})
+        return kind, body_sha, attempt
+
+
+class FakeAnthropic(FaultInjectingServer):
+    """Loopback HTTP fake of `/v1/messages` and `/v1/messages/batches*`. Use as a context manager."""
+
+    def __init__(
+        self,
+        *,
+        faults: FaultPlan | None = None,
+        api_key: str = "test-key",
+        known_models: Iterable[str] | None = None,
+        known_names: Iterable[str] = (),
+        batch_polls_until_ended: int = 1,
+        batch_errored_ids: Iterable[str] = (),
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
+        self.api_key = api_key
+        self.known_models: set[str] | None = set(known_models) if known_models is not None else None
+        self.known_names: set[str] = set(DEFAULT_KNOWN_NAMES) | set(known_names)
+        self.batch_polls_until_ended = batch_polls_until_ended
+        self.batch_errored_ids: set[str] = set(batch_errored_ids)
+        super().__init__(host, port, faults)
+        # inspection
+        self.requests: list[dict] = []
+        self.batch_creates: list[dict] = []
+        # state
+        self.batches: dict[str, dict] = {}
+        self._cache: set[str] = set()
+        self._counter = 0
+
+    # ---------------------------------------------------------------- inspection
     def reset_counters(self) -> None:
         """Clear `requests`, `message_calls`, `batch_creates` and `fault_log` (fault, cache and batch state stay)."""
         with self._lock:
@@ -686,26 +724,6 @@ class FakeAnthropic:
             },
         }
 
-    def _choose_fault(self, body: dict) -> tuple[str | None, str, int]:
-        body_sha = _canonical_sha(body)
-        plan = self.faults
-        with self._lock:
-            attempt = self._body_attempts.get(body_sha, 0)
-            self._body_attempts[body_sha] = attempt + 1
-            kind: str | None = None
-            if plan is not None and plan.script is not None and self._script_pos < len(plan.script):
-                kind = plan.script[self._script_pos]
-                self._script_pos += 1
-                kind = None if kind == "ok" else kind
-            elif plan is not None and plan.rate > 0:
-                if self._body_consecutive.get(body_sha, 0) < plan.max_consecutive:
-                    kind = plan.decide(body_sha, attempt)
-            self._body_consecutive[body_sha] = self._body_consecutive.get(body_sha, 0) + 1 if kind else 0
-            if kind:
-                self.fault_log.append({"kind": kind, "body_sha256": body_sha, "attempt": attempt,
-                                       "call": self.message_calls})
-        return kind, body_sha, attempt
-
     def _messages(self, body: Any, request_id: str) -> _Reply:
         problem = self._validate(body)
         if problem:
@@ -826,7 +844,7 @@ def _retry_after_headers(seconds: float) -> dict[str, str]:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    fake: FakeAnthropic
+    fake: LoopbackServer
     protocol_version = "HTTP/1.1"
     timeout = 30  # an idle keep-alive connection is dropped after this many seconds
 

@@ -5,8 +5,6 @@ Screenshots (1280×800) go to test-artifacts/explorer/."""
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 from pathlib import Path
 from urllib.parse import unquote

@@ -92,9 +92,11 @@ def test_claude_pipeline_publishes_llm_names_and_a_rerun_makes_no_calls(landing)
     assert base and all(name.startswith(("Help with", "Other requests within: ")) and not heuristic
                         for _, name, heuristic, _ in base)
     assert any(name.startswith("Help with") for _, name, _, _ in base)
-    assert {method for *_, method in base} == {"llm: Clio contrastive cluster naming"}
+    # Which backend and model wrote each name.
+    assert {method for *_, method in base} == {"llm: Clio contrastive cluster naming (claude: claude-sonnet-5-5)"}
     parents = [r for r in rows if r[0] > 0]
-    assert parents and {m for *_, m in parents} == {"llm: Clio hierarchizer (propose, dedupe, assign, rename)"}
+    assert parents and {m for *_, m in parents} == {
+        "llm: Clio hierarchizer (propose, dedupe, assign, rename) (claude: claude-sonnet-5-5)"}
 
 
 def test_faults_across_the_pipeline_give_the_same_public_db(landing, tmp_path):

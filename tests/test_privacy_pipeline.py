@@ -1,5 +1,5 @@
 """Write-audit-publish end to end: a cluster planted with one person's name, email and phone from the PII
-data sets never reaches the public DB, with either backend; the public DB is a deterministic tree."""
+data sets never reaches the public DB, with any backend; the public DB is a deterministic tree."""
 
 from __future__ import annotations
 
@@ -95,16 +95,20 @@ def test_planted_identity_never_published_offline(tmp_path, shared_data):
 
 
 @pytest.mark.shared_data
-def test_planted_identity_never_published_with_claude(tmp_path, shared_data, monkeypatch):
+@pytest.mark.parametrize("backend", ["claude", "local"])
+def test_planted_identity_never_published_with_an_llm(tmp_path, shared_data, monkeypatch, backend):
+    """Claude, or a self-hosted model behind an OpenAI-compatible server (preset local)."""
     from tests.fake_anthropic import FakeAnthropic
+    from tests.fake_openai import FakeOpenAI, settings_against
 
     identity = _planted_identity(shared_data)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     # The fake namer copies frequent summary words into names, so the name can carry the person: the
     # auditor (which knows this person, as a real one recognises a name) must stop it.
-    with FakeAnthropic(known_names={identity["person"]}) as fake:
-        settings = ClioSettings(home=tmp_path / "h", llm_backend="claude", claude_base_url=fake.base_url,
-                                min_unique_users=5, min_conversations=8, target_cluster_size=25)
+    fake_api = {"claude": FakeAnthropic, "local": FakeOpenAI}[backend]
+    with fake_api(known_names={identity["person"]}) as fake:
+        settings = ClioSettings(home=tmp_path / "h", min_unique_users=5, min_conversations=8, target_cluster_size=25,
+                                **settings_against(backend, fake))
         _landing(settings.home, identity)
         result = _materialize(settings)
     assert result.success

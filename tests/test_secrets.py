@@ -18,6 +18,7 @@ from clio_dagster.llm.claude import ClaudeSettings
 from clio_dagster.storage import Warehouse
 from tests.conftest import FAST_TEST_EMBEDDER, ROOT, write_jsonl
 from tests.fake_anthropic import FakeAnthropic
+from tests.fake_openai import LOCAL_MODEL, FakeOpenAI
 from tests.test_pipeline import PUBLIC_COLUMNS, _sample_records
 
 DAY = date(2023, 2, 7)
@@ -39,12 +40,23 @@ def _found(haystack: str | bytes) -> list[str]:
     return [n for n in NEEDLES if n in haystack]
 
 
-def _env(home: Path, dagster_home: Path, fake: FakeAnthropic, key: str) -> dict[str, str]:
+# Per backend: its fake of the API (which takes only API_KEY), the settings that point a run at it with a key,
+# and what the failed step says of a rejected key.
+BACKENDS = {
+    "claude": (FakeAnthropic, lambda fake, key: {"CLIO_LLM_BACKEND": "claude", "CLIO_CLAUDE_BASE_URL": fake.base_url,
+                                                 "ANTHROPIC_API_KEY": key}, "rejected ANTHROPIC_API_KEY"),
+    "local": (FakeOpenAI, lambda fake, key: {"CLIO_LLM_PRESET": "local", "CLIO_OPENAI_BASE_URL": fake.base_url,
+                                             "CLIO_OPENAI_MODEL": LOCAL_MODEL, "OPENAI_API_KEY": key},
+              "rejected the API key"),
+}
+
+
+def _env(home: Path, dagster_home: Path, backend: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLIO_") and k != "DAGSTER_HOME"}
     env.update(FAST_TEST_EMBEDDER)  # what is tested here is not the embedder
     env.update({"CLIO_HOME": str(home), "DAGSTER_HOME": str(dagster_home), "CLIO_HMAC_SECRET": HMAC_SECRET,
-                "CLIO_LLM_BACKEND": "claude", "CLIO_CLAUDE_BASE_URL": fake.base_url, "ANTHROPIC_API_KEY": key,
-                "CLIO_MIN_UNIQUE_USERS": "3", "CLIO_MIN_CONVERSATIONS": "5", "CLIO_TARGET_CLUSTER_SIZE": "15"})
+                "CLIO_MIN_UNIQUE_USERS": "3", "CLIO_MIN_CONVERSATIONS": "5", "CLIO_TARGET_CLUSTER_SIZE": "15",
+                **backend})
     return env
 
 
@@ -82,21 +94,23 @@ def _event_log_text(dagster_home: Path) -> str:
 
 
 @pytest.mark.slow
-def test_secrets_never_leave_the_process(tmp_path):
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_secrets_never_leave_the_process(tmp_path, backend):
     home, dagster_home = tmp_path / "clio", tmp_path / "dagster"
     dagster_home.mkdir()
     for root in (home, tmp_path / "other"):
         write_jsonl(root / "landing" / DAY.isoformat() / "day.jsonl", _sample_records(DAY)[:120])
-    with FakeAnthropic(api_key=API_KEY) as fake:
-        ok = _clio_run(_env(home, dagster_home, fake, API_KEY))
+    fake_api, settings_for, rejection = BACKENDS[backend]
+    with fake_api(api_key=API_KEY) as fake:
+        ok = _clio_run(_env(home, dagster_home, settings_for(fake, API_KEY)))
         # A rejected key: the step fails with an exception that must not quote the key either.
-        rejected = _clio_run(_env(tmp_path / "other", dagster_home, fake, WRONG_KEY))
+        rejected = _clio_run(_env(tmp_path / "other", dagster_home, settings_for(fake, WRONG_KEY)))
     assert ok.returncode == 0 and f"{DAY}: ok" in ok.stdout, ok.stdout + ok.stderr
-    assert rejected.returncode == 1 and "rejected ANTHROPIC_API_KEY" in rejected.stdout, rejected.stdout
+    assert rejected.returncode == 1 and rejection in rejected.stdout, rejected.stdout
 
     assert _found(ok.stdout + ok.stderr + rejected.stdout + rejected.stderr) == []
     event_log = _event_log_text(dagster_home)
-    assert "rejected ANTHROPIC_API_KEY" in event_log  # the failure's message and stack are in there
+    assert rejection in event_log  # the failure's message and stack are in there
     assert _found(event_log) == []
     for database in ("private", "public"):
         assert _found(_dump_duckdb(home / f"{database}.duckdb")) == []
@@ -117,8 +131,13 @@ def test_a_secret_under_a_misspelled_key_is_not_echoed(tmp_path, monkeypatch, ca
     assert _found(err) == []
 
 
-def test_claude_settings_never_show_the_key():
-    settings = ClaudeSettings(api_key=API_KEY, base_url=None, models={}, temperatures={}, max_tokens={}, prices={})
+@pytest.mark.parametrize("kind", ["claude", "openai_compatible"])
+def test_backend_settings_never_show_the_key(kind):
+    from clio_dagster.llm.openai_compatible import OpenAICompatibleSettings
+
+    settings_type = {"claude": ClaudeSettings, "openai_compatible": OpenAICompatibleSettings}[kind]
+    settings = settings_type(api_key=API_KEY, base_url=None, models={}, temperatures={}, max_tokens={}, prices={})
+    assert settings.api_key == API_KEY
     assert _found(repr(settings)) == [] and _found(str(settings)) == []
 
 

@@ -131,7 +131,7 @@ def cluster_names(
     """Candidate name and description per base cluster (private staging: nothing here is public until
     published_clusters applies the thresholds)."""
     day = partition_date(context)
-    backend = llm.get(llm_store(context, warehouse))
+    backend = llm.get(llm_store(context, warehouse), stage="names")
     if backend.deterministic:
         with warehouse.get().connect("private") as con:
             fingerprint = input_fingerprint(con, "cluster_names", day, CLUSTER_NAMES_READS,

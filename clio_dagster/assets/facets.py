@@ -204,7 +204,7 @@ def facets(context: dg.AssetExecutionContext, llm: LLMResource, warehouse: Wareh
     With CLIO_DAY_SHARDS >= 2 the day is summarised in shards instead (assets/shards.py)."""
     day = partition_date(context)
     store = llm_store(context, warehouse)
-    backend = llm.get(store)
+    backend = llm.get(store, stage="facets")
     if backend.deterministic:
         # LLM results are reused through the LLM cache instead, so that failed items are retried.
         with warehouse.get().connect("private") as con:

@@ -33,7 +33,7 @@ def base_node_id(cluster_id: int) -> str:
 
 # What the heuristic hierarchy and auditor read (their input fingerprints).
 HIERARCHY_READS = {
-    "cluster_names": ("cluster_id", "name", "description", "terms", "taxonomy_id"),
+    "cluster_names": ("cluster_id", "name", "description", "terms", "taxonomy_id", "method"),
     "base_clusters": ("cluster_id", "conversations"),
 }
 PRIVACY_AUDIT_READS = {
@@ -64,7 +64,7 @@ def hierarchy(
     de-duplicated, assigned and renamed by the LLM (offline: k-means on name embeddings, names from terms).
     Candidate names only: nothing here is public until privacy_audit and published_clusters pass it."""
     day = partition_date(context)
-    backend = llm.get(llm_store(context, warehouse))
+    backend = llm.get(llm_store(context, warehouse), stage="hierarchy")
     with warehouse.get().connect("private") as con:
         if backend.deterministic:
             fingerprint = input_fingerprint(con, "hierarchy", day, HIERARCHY_READS,
@@ -88,7 +88,8 @@ def hierarchy(
             backend.reporting(report):
         tree = build_hierarchy(base, embed, builder, pipeline.hierarchy_levels, pipeline.hierarchy_top,
                                pipeline.seed)
-    method = {0: backend.naming_method, **tree.methods}
+    # Base names as the namer wrote them (its backend may differ from the hierarchy's).
+    method = {0: rows[0]["method"] if rows else "", **tree.methods}
     table = pa.table(
         {
             "partition_date": pa.array([day] * len(tree.nodes), pa.date32()),
@@ -133,7 +134,7 @@ def privacy_audit(
     once, then shown under its parent's generic name or suppressed; then the aggregation thresholds at every
     level (a parent counts only its published children). One row per node in cluster_audit says why."""
     day = partition_date(context)
-    backend = llm.get(llm_store(context, warehouse))
+    backend = llm.get(llm_store(context, warehouse), stage="audit")
     with warehouse.get().connect("private") as con:
         if backend.deterministic:
             fingerprint = input_fingerprint(con, "privacy_audit", day, PRIVACY_AUDIT_READS,

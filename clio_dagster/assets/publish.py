@@ -84,6 +84,9 @@ def published_clusters(
     nodes = node_clusters({node_id: row["level"] for node_id, row in published.items()}, tree)
     statistics = node_statistics(conversations, nodes)
 
+    # Which backend wrote each level's names: the namer's for base clusters, the hierarchy's for parents.
+    heuristic_at = {0: llm.route("name_cluster").backend == "offline",
+                    1: llm.route("rename_parent").backend == "offline"}
     rows = []
     for node_id, row in sorted(published.items(), key=lambda kv: (kv[1]["level"], kv[0])):
         stats = statistics.get(node_id, {})
@@ -93,7 +96,7 @@ def published_clusters(
             "conversations": row["conversations"], "unique_users": row["unique_users"],
             "share": row["conversations"] / total if total else 0.0,
             "mean_turns": stats.get("mean_turns") or 0.0, "concerning_mean": stats.get("concerning_mean"),
-            "naming_method": methods.get(row["level"], ""), "heuristic": llm.backend == "offline",
+            "naming_method": methods.get(row["level"], ""), "heuristic": heuristic_at[min(row["level"], 1)],
             "x": stats.get("x"), "y": stats.get("y"), "spread": stats.get("spread"),
         })
     row_of = {row["cluster_id"]: index for index, row in enumerate(rows)}
@@ -123,7 +126,7 @@ def published_clusters(
         "published_generic_name": base_decisions["publish_generic_name"],
         "conversations_in_published": sum(r["conversations"] for r in rows if r["level"] == 0),
         "min_unique_users": pipeline.min_unique_users, "min_conversations": pipeline.min_conversations,
-        "llm_backend": llm.backend, "embedding_model": embedder.model,
+        "llm_backend": llm.written_by(), "embedding_model": embedder.model,
         "generic_share_by_level": [generic[level] for level in sorted(generic, key=int)],
     }])
     with warehouse.get().connect("public") as con:
@@ -141,7 +144,7 @@ def published_clusters(
             "published_per_level": {str(k): v for k, v in sorted(per_level.items())},
             "decisions_base_level": dict(sorted(base_decisions.items())),
             "conversations": total,
-            "heuristic_names": llm.backend == "offline",
+            "heuristic_names": heuristic_at[0] and heuristic_at[1],
             "generic_name_share_by_level": generic,
             "preview": dg.MetadataValue.md(_preview(rows)),
         },

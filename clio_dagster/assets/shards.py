@@ -45,7 +45,7 @@ def _facets_shard(shard: int, shards: int, pool: str | None) -> dg.OpDefinition:
                      progress: ProgressResource, embedder: EmbedderResource) -> None:
         day = partition_date(context)
         store = llm_store(context, warehouse, asset="facets", part=f"shard {shard} of {shards}")
-        backend = llm.get(store)
+        backend = llm.get(store, stage="facets")
         if backend.deterministic:
             with warehouse.get().connect("private") as con:
                 if stored_result(con, facets_fingerprint(con, llm, day, embedder)) is not None:
@@ -102,7 +102,7 @@ def _facets_assembly(shards: int) -> dg.OpDefinition:
     def facets_assembly(context: dg.OpExecutionContext, llm: LLMResource, warehouse: WarehouseResource,
                         embedder: EmbedderResource) -> None:
         day = partition_date(context)
-        backend = llm.get(llm_store(context, warehouse))
+        backend = llm.get(llm_store(context, warehouse), stage="facets")
         with warehouse.get().connect("private") as con:
             fingerprint = facets_fingerprint(con, llm, day, embedder)
             stored = stored_result(con, fingerprint) if backend.deterministic else None

@@ -200,7 +200,7 @@ def _backend(settings: Any, resources: dict) -> Any:
     """The configured LLM backend; claude caches its answers in an eval DB under CLIO_HOME, apart from the
     pipeline's private DB, so a re-run pays for nothing twice."""
     store = None
-    if settings.backend == "claude":
+    if settings.uses_llm:
         from clio_dagster.llm.store import LLMStore
         from clio_dagster.storage import Warehouse
 
@@ -221,7 +221,7 @@ def _choose_k(k_rule: str | int, n: int, n_labels: int, settings: Any) -> int:
 def _assign_clusters(backend: Any, embedder: Any, data: LabelledSet, categories: list[str], summaries: list[str],
                      vectors: np.ndarray, clusters: Any, matching: str, settings: Any) -> tuple[list[int | None], str]:
     """Category index (or None) per base cluster, and how it was chosen."""
-    if backend.name == "claude":
+    if not backend.heuristic:
         names = [readable(c) for c in categories]
         if len(set(names)) < len(names):  # two labels read alike: show them as they are
             names = list(categories)
@@ -336,7 +336,7 @@ def reconstruct(
         "unassigned_clusters": sum(1 for c in cluster_category if c is None),
         "seconds": round(time.perf_counter() - started, 2),
     }
-    if backend.name == "claude":
+    if not backend.heuristic:
         result["llm"] = backend.usage_metadata()
     return result
 

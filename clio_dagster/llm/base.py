@@ -159,7 +159,8 @@ class LLMBackend(ABC):
 
     def screen(self, conversations: Sequence[Conversation], question: str) -> list[bool | TaskFailure]:
         """Whether each conversation answers yes to `question` (a targeted run's screen); needs an LLM."""
-        raise LLMRequired("CLIO_SCREEN_QUESTION needs an LLM (CLIO_LLM_BACKEND=claude); offline, use CLIO_SCREEN_REGEX.")
+        raise LLMRequired("CLIO_SCREEN_QUESTION needs an LLM for the screen task (CLIO_LLM_BACKEND=claude, or "
+                          "CLIO_LLM_TASKS='{\"screen\": \"claude\"}'); offline, use CLIO_SCREEN_REGEX.")
 
     @abstractmethod
     def parent_builder(self) -> ParentBuilder:

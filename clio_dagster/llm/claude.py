@@ -37,7 +37,7 @@ from clio_dagster.llm.regeneration import regenerate_with_llm
 from clio_dagster.llm.pricing import ModelPrice, TokenUsage, price_for
 from clio_dagster.llm.schemas import TASK_OUTPUTS, FacetsOutput, facets_output, tool_definition, tool_name
 from clio_dagster.llm.store import CacheKey, LLMStore, UsageRow
-from clio_dagster.llm.templates import escape_data, load_template
+from clio_dagster.llm.templates import PromptTemplate, escape_data, load_template
 
 NAMING_METHOD = "llm: Clio contrastive cluster naming"
 FACETS_METHOD = "llm: Clio facets in one structured call"
@@ -142,17 +142,24 @@ class _Request:
 
 
 class ClaudeBackend(LLMBackend):
+    """Also the shared machinery of the LLM backends (requests from the versioned prompts, cache, journal, usage,
+    budget, concurrency, the repair loop and Clio's tasks): a subclass swaps the transport hooks (`_async_client`,
+    `_send`, `_params`, `_parse`, `_repair_messages`, `_token_usage`, `_raise_for_config`), as
+    `llm.openai_compatible` does."""
+
     name = "claude"
     heuristic = False
-    naming_method = NAMING_METHOD
     contrastive = True
+    # The SDK's exceptions: a configuration problem (raised at once), a failed request (the item fails after the
+    # SDK's retries), and a body it could not parse (re-sent here).
+    config_errors: tuple[type[Exception], ...] = (
+        anthropic.AuthenticationError, anthropic.PermissionDeniedError, anthropic.NotFoundError)
+    request_errors: tuple[type[Exception], ...] = (anthropic.APIStatusError, anthropic.APIConnectionError)
+    garbled_errors: tuple[type[Exception], ...] = (ValueError, anthropic.APIResponseValidationError)
 
     def __init__(self, settings: ClaudeSettings, store: LLMStore | None = None,
                  custom_facets: Sequence[CustomFacet] = ()):
-        if not settings.api_key:
-            raise ClaudeError(
-                "The claude backend needs ANTHROPIC_API_KEY. Export your key, or set CLIO_LLM_BACKEND=offline."
-            )
+        self._check_key(settings)
         self.settings = settings
         self.store = store
         self.custom_facets = tuple(custom_facets)
@@ -161,6 +168,17 @@ class ClaudeBackend(LLMBackend):
         self._pending_usage: list[UsageRow] = []
         self._reserved_usd = 0.0
         self._budget_message: str | None = None
+
+    @property
+    def naming_method(self) -> str:
+        """How base clusters are named, with the backend and model that write the names (shown in the explorer)."""
+        return f"{NAMING_METHOD} ({self.name}: {self.settings.models['name_cluster']})"
+
+    def _check_key(self, settings: ClaudeSettings) -> None:
+        if not settings.api_key:
+            raise ClaudeError(
+                "The claude backend needs ANTHROPIC_API_KEY. Export your key, or set CLIO_LLM_BACKEND=offline."
+            )
 
     # ---- clients -------------------------------------------------------------------------------
     def _client_kwargs(self) -> dict[str, Any]:
@@ -188,18 +206,25 @@ class ClaudeBackend(LLMBackend):
         return anthropic.Anthropic(**self._client_kwargs(), http_client=http)
 
     # ---- requests ------------------------------------------------------------------------------
+    def _template(self, task: str) -> PromptTemplate:
+        return load_template(task)
+
     def _request(self, task: str, item_id: str, **values: str) -> _Request:
         """`values` are already escaped (see `_data` and `_items`): the template adds only our own tags."""
-        template = load_template(task)
+        template = self._template(task)
         user_text = template.render_user(**values)
         model = self.settings.models[task]
         key = CacheKey(task, template.version, model, _input_hash(template.version, model, user_text))
         return _Request(item_id=item_id, task=task, user_text=user_text, key=key)
 
+    def _system(self, request: _Request) -> str:
+        """The task's fixed instructions, plus what this request adds (a facet call's custom questions)."""
+        system = self._template(request.task).system
+        return system + (f"\n\n{request.system_note}" if request.system_note else "")
+
     def _params(self, request: _Request, extra_messages: list[dict] | None = None) -> dict[str, Any]:
         """The request body as sent on the wire (also a batch request's `params`)."""
-        template = load_template(request.task)
-        system = template.system + (f"\n\n{request.system_note}" if request.system_note else "")
+        system = self._system(request)
         return {
             "model": request.key.model,
             "max_tokens": self.settings.max_tokens[request.task],
@@ -228,13 +253,17 @@ class ClaudeBackend(LLMBackend):
             return None, _validation_message(exc), block
 
     # ---- accounting ----------------------------------------------------------------------------
-    def _account(self, task: str, model: str, usage: Any, batch: bool, latency_ms: float | None, outcome: str) -> None:
-        tokens = TokenUsage(
+    def _token_usage(self, usage: Any) -> TokenUsage:
+        """The tokens of one response's `usage`, as the API reports them."""
+        return TokenUsage(
             input_tokens=getattr(usage, "input_tokens", 0) or 0,
             output_tokens=getattr(usage, "output_tokens", 0) or 0,
             cache_write_tokens=getattr(usage, "cache_creation_input_tokens", 0) or 0,
             cache_read_tokens=getattr(usage, "cache_read_input_tokens", 0) or 0,
         )
+
+    def _account(self, task: str, model: str, usage: Any, batch: bool, latency_ms: float | None, outcome: str) -> None:
+        tokens = self._token_usage(usage)
         cost = tokens.cost(price_for(model, self.settings.prices), batch=batch)
         ledger = self.ledger
         ledger.calls += 1
@@ -252,7 +281,7 @@ class ClaudeBackend(LLMBackend):
         self._pending_usage.append(row)
 
     def _estimated_cost(self, request: _Request, batch: bool = False) -> float:
-        prompt_tokens = (len(request.user_text) + len(load_template(request.task).system)) // 4
+        prompt_tokens = (len(request.user_text) + len(self._template(request.task).system)) // 4
         tokens = TokenUsage(input_tokens=prompt_tokens, output_tokens=self.settings.max_tokens[request.task])
         return tokens.cost(price_for(request.key.model, self.settings.prices), batch=batch)
 
@@ -330,7 +359,7 @@ class ClaudeBackend(LLMBackend):
             found.update({r.item_id: cached[r.key.input_hash] for r in group if r.key.input_hash in cached})
         return found
 
-    def _raise_for_config(self, exc: anthropic.APIStatusError, model: str) -> None:
+    def _raise_for_config(self, exc: Exception, model: str) -> None:
         if isinstance(exc, anthropic.AuthenticationError):
             raise ClaudeError("The API rejected ANTHROPIC_API_KEY (401): check the key, or CLIO_CLAUDE_BASE_URL.") from None
         if isinstance(exc, anthropic.PermissionDeniedError):
@@ -341,14 +370,19 @@ class ClaudeBackend(LLMBackend):
                 "to a model id your account can use."
             ) from None
 
-    async def _create(self, client: anthropic.AsyncAnthropic, params: dict[str, Any]) -> Any:
-        """messages.create, re-sending a response the SDK could not parse (it retries statuses and timeouts only)."""
+    async def _send(self, client: anthropic.AsyncAnthropic, params: dict[str, Any]) -> Any:
+        """One request through the SDK (which retries statuses and timeouts)."""
         # This SDK's create() has no temperature argument; the API still takes it in the body.
+        params = dict(params)
         temperature = params.pop("temperature")
+        return await client.messages.create(**params, extra_body={"temperature": temperature})
+
+    async def _create(self, client: Any, params: dict[str, Any]) -> Any:
+        """`_send`, re-sending a response the SDK could not parse (it retries statuses and timeouts only)."""
         for attempt in range(GARBLED_RESPONSE_RETRIES + 1):
             try:
-                return await client.messages.create(**params, extra_body={"temperature": temperature})
-            except (ValueError, anthropic.APIResponseValidationError):
+                return await self._send(client, params)
+            except self.garbled_errors:
                 if attempt == GARBLED_RESPONSE_RETRIES:
                     raise
                 self.ledger.retries += 1
@@ -371,15 +405,15 @@ class ClaudeBackend(LLMBackend):
                 started = time.perf_counter()
                 try:
                     message = await self._create(client, self._params(request, extra))
-                except (anthropic.AuthenticationError, anthropic.PermissionDeniedError, anthropic.NotFoundError) as exc:
+                except self.config_errors as exc:
                     self._raise_for_config(exc, request.key.model)
                     raise
-                except (anthropic.APIStatusError, anthropic.APIConnectionError) as exc:
+                except self.request_errors as exc:
                     # The SDK already retried with backoff; this item fails, the run goes on.
                     status = getattr(exc, "status_code", None)
                     self._account(request.task, request.key.model, None, False, None, "api_error")
                     return TaskFailure(request.item_id, "api_error", f"{type(exc).__name__} (status {status}) after retries")
-                except (ValueError, anthropic.APIResponseValidationError) as exc:
+                except self.garbled_errors as exc:
                     # Type only: a parser's message can quote the body it choked on.
                     self._account(request.task, request.key.model, None, False, None, "api_error")
                     return TaskFailure(request.item_id, "garbled_response",
@@ -394,17 +428,20 @@ class ClaudeBackend(LLMBackend):
                 self._remember(request, output)
                 return output
             last_error = error or "invalid answer"
-            if block is None:
-                extra = [{"role": "assistant", "content": [{"type": "text", "text": "(no tool call)"}]},
-                         {"role": "user", "content": [{"type": "text", "text":
-                          f"You must answer with the {tool_name(request.task)} tool."}]}]
-            else:
-                extra = [
-                    {"role": "assistant", "content": [{"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}]},
-                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": block.id, "is_error": True,
-                                                   "content": f"Invalid input: {last_error}. Call the tool again with valid input."}]},
-                ]
+            extra = self._repair_messages(request, block, last_error)
         return TaskFailure(request.item_id, "invalid_output", last_error)
+
+    def _repair_messages(self, request: _Request, block: Any, error: str) -> list[dict]:
+        """The turns that show the model its invalid answer and the validation error, to answer again."""
+        if block is None:
+            return [{"role": "assistant", "content": [{"type": "text", "text": "(no tool call)"}]},
+                    {"role": "user", "content": [{"type": "text", "text":
+                     f"You must answer with the {tool_name(request.task)} tool."}]}]
+        return [
+            {"role": "assistant", "content": [{"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": block.id, "is_error": True,
+                                           "content": f"Invalid input: {error}. Call the tool again with valid input."}]},
+        ]
 
     async def _answer(self, client: anthropic.AsyncAnthropic, semaphore: asyncio.Semaphore,
                       request: _Request) -> BaseModel | TaskFailure:
@@ -718,7 +755,7 @@ class ClaudeBackend(LLMBackend):
         return self.settings.use_batches
 
     def parent_builder(self) -> ParentBuilder:
-        return LLMParentBuilder(self)
+        return LLMParentBuilder(self, f"{LLMParentBuilder.method} ({self.name}: {self.settings.models['rename_parent']})")
 
     def privacy_auditor(self, rare_terms: frozenset[str]) -> PrivacyAuditor:
         return LLMAuditor(self, rare_terms)

@@ -8,7 +8,7 @@ rule and the hierarchy's level sizes, so the estimate grows with n the way a run
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from clio_dagster.core.clustering import choose_k
@@ -69,10 +69,12 @@ def estimate_run(
     naming_sample_size: int = 50,
     screen_question: str | None = None,
     custom_facets: Sequence[CustomFacet] = (),
+    llm_tasks: Collection[str] | None = None,
 ) -> list[StageEstimate]:
     """One estimate per stage, summed over the days (each day is clustered and named on its own). Custom facets
     join the facet call: their questions lengthen its (cached) instructions and tool schema, and each adds a field
-    to every answer."""
+    to every answer. Stages whose task is not in `llm_tasks` (None: every task) run offline: listed with no calls
+    and no cost."""
     totals: dict[str, list[int]] = {}
     model_of: dict[str, str] = {}
 
@@ -111,6 +113,9 @@ def estimate_run(
     estimates = []
     for stage, (calls, user_tokens) in totals.items():
         task = model_of[stage]
+        if llm_tasks is not None and task not in llm_tasks:
+            estimates.append(StageEstimate(stage, "offline", 0, 0, 0, 0, 0.0, 0.0))
+            continue
         model = models[task]
         extra = (custom_system, custom_output) if task == "extract_facets" else (0, 0)
         estimates.append(_stage(stage, task, model, calls, user_tokens, price_for(model, prices), *extra))

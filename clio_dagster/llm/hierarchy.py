@@ -36,8 +36,10 @@ def _match(answer: str, parents: list[str]) -> str | None:
 class LLMParentBuilder:
     method = "llm: Clio hierarchizer (propose, dedupe, assign, rename)"
 
-    def __init__(self, backend: LLMBackend):  # one with the hierarchizer tasks (ClaudeBackend)
+    def __init__(self, backend: LLMBackend, method: str | None = None):  # one with the hierarchizer tasks
         self.backend = backend
+        if method is not None:  # with the backend and model that name the parents
+            self.method = method
 
     def build(self, children: list[Node], vectors: np.ndarray, n_parents: int, level: int, seed: int) -> list[ProposedParent]:
         n = len(children)

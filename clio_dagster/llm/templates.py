@@ -2,6 +2,8 @@
 `===== USER =====` line (sent as the cached system prompt) and the per-item message below it.
 
 A template's version is a hash of its file, so editing a prompt invalidates exactly its cached answers.
+Where a model family needs other wording for a task, that is a variant beside it, `<task>.<variant>.md`,
+versioned the same way; a task without that variant file uses its shared prompt.
 """
 
 from __future__ import annotations
@@ -39,10 +41,12 @@ class PromptTemplate:
 
 
 @cache
-def load_template(task: str) -> PromptTemplate:
-    text = resources.files("clio_dagster.llm.prompts").joinpath(f"{task}.md").read_text(encoding="utf-8")
+def load_template(task: str, variant: str | None = None) -> PromptTemplate:
+    folder = resources.files("clio_dagster.llm.prompts")
+    name = f"{task}.{variant}.md" if variant and folder.joinpath(f"{task}.{variant}.md").is_file() else f"{task}.md"
+    text = folder.joinpath(name).read_text(encoding="utf-8")
     if USER_MARKER not in text:
-        raise ValueError(f"prompt {task}.md has no '{USER_MARKER}' line")
+        raise ValueError(f"prompt {name} has no '{USER_MARKER}' line")
     system, user = text.split(USER_MARKER, 1)
     return PromptTemplate(
         task=task,

@@ -15,6 +15,7 @@ from clio_dagster.core.embedding import SentenceEmbedder
 from clio_dagster.core.ingest import IngestLimits
 from clio_dagster.core.privacy import PrivacyFloors
 from clio_dagster.core.progress import Progress, stage_progress
+from clio_dagster.core.task_routing import LLM_TASKS, STAGE_TASKS, RoutingError, TaskRoute, resolve_routes, stage_label
 from clio_dagster.llm import LLMBackend, OfflineBackend
 from clio_dagster.llm.pricing import DEFAULT_PRICES, ModelPrice
 from clio_dagster.llm.schemas import TASK_OUTPUTS
@@ -27,6 +28,7 @@ from clio_dagster.storage import Warehouse
 
 if TYPE_CHECKING:
     from clio_dagster.llm.claude import ClaudeSettings
+    from clio_dagster.llm.openai_compatible import OpenAICompatibleSettings
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -92,10 +94,13 @@ class PipelineConfig(DeploymentGuardedResource):
 
 
 class LLMResource(dg.ConfigurableResource):
-    """Chooses the backend for Clio's LLM tasks (`offline` or `claude`) and configures it; every value comes
-    from the settings (`build_resources`), validated against their constraints when a run starts."""
+    """Chooses the backend of each of Clio's LLM tasks (`offline`, `claude`, `openai_compatible`) and configures
+    it; every value comes from the settings (`build_resources`), validated against their constraints when a run
+    starts."""
 
-    backend: str = "offline"  # ClioSettings.backend: llm_backend, or chosen by the API key's presence
+    backend: str = "offline"  # ClioSettings.backend: the backend of every task, or "mixed"
+    # Task → "offline" or "<backend>:<model>" (ClioSettings.task_routes, each model resolved).
+    task_routes: dict[str, str] = {task: "offline" for task in LLM_TASKS}
     summary_max_chars: int = setting_default("summary_max_chars")
     claude_base_url: str | None = setting_default("claude_base_url")
     claude_model_facets: str = setting_default("claude_model_facets")
@@ -108,6 +113,13 @@ class LLMResource(dg.ConfigurableResource):
     claude_batch_poll_interval_s: float = setting_default("claude_batch_poll_interval_s")
     claude_conversation_token_budget: int = setting_default("claude_conversation_token_budget")
     claude_prices_json: str = ""  # ClioSettings.claude_prices as JSON
+    openai_base_url: str | None = setting_default("openai_base_url")
+    openai_structured_mode: str = setting_default("openai_structured_mode")
+    openai_price: dict[str, float] | None = setting_default("openai_price")
+    openai_max_concurrency: int = setting_default("openai_max_concurrency")
+    openai_max_retries: int = setting_default("openai_max_retries")
+    openai_timeout_s: float = setting_default("openai_timeout_s")
+    openai_prompt_variant: str | None = setting_default("openai_prompt_variant")
     llm_budget_usd: float | None = setting_default("llm_budget_usd")
     screen_regex: str | None = setting_default("screen_regex")
     screen_question: str | None = setting_default("screen_question")
@@ -124,6 +136,37 @@ class LLMResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         refuse_invalid_run(self)
 
+    def routes(self) -> dict[str, TaskRoute]:
+        """Each task's backend and model (a run's config may change them: checked here)."""
+        try:
+            return resolve_routes("offline", self.task_routes)
+        except RoutingError as exc:
+            raise SettingsError(str(exc)) from None
+
+    def route(self, task: str) -> TaskRoute:
+        return self.routes()[task]
+
+    def written_by(self) -> str:
+        """What wrote a partition (the public DB's llm_backend): a backend, or each stage's backend and model."""
+        return stage_label(self.routes())
+
+    def _models(self, backend: str, defaults: dict[str, str]) -> dict[str, str]:
+        routes = self.routes()
+        return {task: routes[task].model if routes[task].backend == backend and routes[task].model else default
+                for task, default in defaults.items()}
+
+    def _shared_settings(self) -> dict:
+        """What every LLM backend's settings take alike: per-task temperatures and answer lengths, the input
+        budget per conversation, the run's spending cap and the seed."""
+        return {
+            "temperatures": {task: 1.0 for task in TASK_OUTPUTS} | dict(self.claude_temperatures),
+            "max_tokens": {task: 1024 for task in TASK_OUTPUTS} | {"extract_facets": 400, "screen": 50,
+                                                                   "assign_parent": 300, "dedupe_names": 4096},
+            "conversation_token_budget": self.claude_conversation_token_budget,
+            "budget_usd": self.llm_budget_usd,
+            "seed": self.seed,
+        }
+
     def claude_settings(self) -> "ClaudeSettings":
         # Imported here: the anthropic SDK takes ~2 s to import, which every run and worker process would pay.
         from clio_dagster.llm.claude import ClaudeSettings
@@ -131,38 +174,66 @@ class LLMResource(dg.ConfigurableResource):
         prices = dict(DEFAULT_PRICES)
         if self.claude_prices_json:
             prices.update({k: ModelPrice(**v) for k, v in json.loads(self.claude_prices_json).items()})
-        models = {task: self.claude_model_reasoning for task in TASK_OUTPUTS}
-        models.update(extract_facets=self.claude_model_facets, screen=self.claude_model_facets)
-        temperatures = {task: 1.0 for task in TASK_OUTPUTS} | dict(self.claude_temperatures)
-        max_tokens = {task: 1024 for task in TASK_OUTPUTS} | {"extract_facets": 400, "screen": 50,
-                                                              "assign_parent": 300, "dedupe_names": 4096}
+        defaults = {task: self.claude_model_reasoning for task in TASK_OUTPUTS}
+        defaults.update(extract_facets=self.claude_model_facets, screen=self.claude_model_facets)
         return ClaudeSettings(
             # Read at run time from the environment: the key never enters Dagster's run config.
             api_key=os.environ.get("ANTHROPIC_API_KEY", ""),
             base_url=self.claude_base_url,
-            models=models,
-            temperatures=temperatures,
-            max_tokens=max_tokens,
+            models=self._models("claude", defaults),
             prices=prices,
             max_concurrency=self.claude_max_concurrency,
             max_retries=self.claude_max_retries,
             timeout_s=self.claude_timeout_s,
             use_batches=self.claude_use_batches,
             batch_poll_interval_s=self.claude_batch_poll_interval_s,
-            conversation_token_budget=self.claude_conversation_token_budget,
-            budget_usd=self.llm_budget_usd,
-            seed=self.seed,
+            **self._shared_settings(),
         )
 
-    def get(self, store: LLMStore | None = None) -> LLMBackend:
-        if self.backend == "offline":
+    def openai_settings(self) -> "OpenAICompatibleSettings":
+        from clio_dagster.llm.openai_compatible import OpenAICompatibleSettings
+
+        # The price of your own hardware: 0 unless configured; no prompt-cache discount.
+        price = ModelPrice(**(self.openai_price or {"input": 0.0, "output": 0.0}))
+        price = price.model_copy(update={"cache_write": price.input, "cache_read": price.input})
+        models = self._models("openai_compatible", {task: "" for task in TASK_OUTPUTS})
+        return OpenAICompatibleSettings(
+            api_key=os.environ.get("OPENAI_API_KEY", ""),  # optional; read at run time, never in run config
+            base_url=self.openai_base_url,
+            models=models,
+            prices={model: price for model in set(models.values())},
+            max_concurrency=self.openai_max_concurrency,
+            max_retries=self.openai_max_retries,
+            timeout_s=self.openai_timeout_s,
+            structured_mode=self.openai_structured_mode,
+            prompt_variant=self.openai_prompt_variant,
+            **self._shared_settings(),
+        )
+
+    def _backend(self, kind: str, store: LLMStore | None) -> LLMBackend:
+        if kind == "offline":
             return OfflineBackend(summary_max_chars=self.summary_max_chars, taxonomy=self.taxonomy,
-                                  taxonomy_min_margin=self.taxonomy_min_margin, custom_facets=self.custom_facets)
-        if self.backend == "claude":
+                                  taxonomy_min_margin=self.taxonomy_min_margin,
+                                  custom_facets=self.custom_facets)
+        if kind == "claude":
             from clio_dagster.llm.claude import ClaudeBackend
 
             return ClaudeBackend(self.claude_settings(), store, custom_facets=self.custom_facets)
-        raise SettingsError(f"Unknown LLM backend {self.backend!r}: use 'offline' or 'claude'.")
+        from clio_dagster.llm.openai_compatible import OpenAICompatibleBackend
+
+        return OpenAICompatibleBackend(self.openai_settings(), store, custom_facets=self.custom_facets)
+
+    def get(self, store: LLMStore | None = None, stage: str | None = None) -> LLMBackend:
+        """The backend of a stage's tasks (`core.task_routing.STAGE_TASKS`; None: every task): one backend where
+        they share it, else one that sends each task to its own."""
+        from clio_dagster.llm.mixed import MixedBackend
+
+        routes = self.routes()
+        tasks = STAGE_TASKS[stage] if stage else LLM_TASKS
+        built = {kind: self._backend(kind, store) for kind in sorted({routes[t].backend for t in tasks})}
+        if len(built) == 1:
+            return next(iter(built.values()))
+        return MixedBackend({task: built[routes[task].backend] for task in tasks}, self.written_by())
 
 
 class EmbedderResource(dg.ConfigurableResource):
@@ -221,6 +292,7 @@ def build_resources(settings: ClioSettings | None = None) -> dict[str, dg.Config
             LLMResource,
             settings,
             backend=settings.backend,
+            task_routes=resolved_routes(settings),
             claude_prices_json=json.dumps(settings.claude_prices) if settings.claude_prices else "",
             taxonomy=str(settings.taxonomy.expanduser().resolve()) if settings.taxonomy else None,
             taxonomy_min_margin=settings.leaf_min_margin,
@@ -236,6 +308,15 @@ def build_resources(settings: ClioSettings | None = None) -> dict[str, dg.Config
         "safety": _from_settings(SafetyConfig, settings, floors=floors),
         "progress": _from_settings(ProgressResource, settings),
     }
+
+
+def resolved_routes(settings: ClioSettings) -> dict[str, str]:
+    """Each task's route with its model filled in (the backend's default where the settings name none)."""
+    defaults = {"claude": {task: settings.claude_model_reasoning for task in LLM_TASKS}
+                | {"extract_facets": settings.claude_model_facets, "screen": settings.claude_model_facets},
+                "openai_compatible": {task: settings.openai_model for task in LLM_TASKS}}
+    return {task: TaskRoute(r.backend, r.model or defaults.get(r.backend, {}).get(task)).label()
+            for task, r in settings.task_routes.items()}
 
 
 def llm_store(context: dg.AssetExecutionContext | dg.OpExecutionContext, warehouse: WarehouseResource,

@@ -98,12 +98,14 @@
 
   var summary = DATA.summary || {};
   var backend = summary.llm_backend || "";
+  // Facets (and concern scores) by the offline heuristics: the offline backend, or a mix whose facets ran offline.
+  var offlineFacets = backend === "offline" || backend.indexOf("facets: offline") === 0;
   var heuristic = clusters.some(function (c) { return c.heuristic; }) || backend === "offline";
   // Concern scores: an LLM's, or (offline) the English harm-lexicon heuristic's; none in older offline pages.
   var anyConcern = clusters.some(function (c) { return c.concerning_mean !== null; });
   var DEFAULT_FLOOR = typeof DATA.concern_floor === "number" ? DATA.concern_floor : 2.5;
   function concernMissing() {
-    if (backend !== "offline") return "not available";
+    if (!offlineFacets) return "not available";
     return anyConcern ? "not available (the offline heuristic scores English only)" : "not available (offline backend)";
   }
   function validFloor(v) { return typeof v === "number" && isFinite(v) && v >= 1 && v <= 5; }
@@ -349,7 +351,7 @@
       return { value: function (n) { return n.concerning_mean; },
                fill: function (n) { return n.concerning_mean === null ? null : ramp(VIRIDIS, (n.concerning_mean - 1) / 4); },
                legend: ["1 (harmless)", VIRIDIS, "5 (concerning)"], fmt: function (v) { return v.toFixed(2); },
-               label: "mean concern" + (backend === "offline" ? " (heuristic)" : ""), missing: "grey: " + concernMissing() };
+               label: "mean concern" + (offlineFacets ? " (heuristic)" : ""), missing: "grey: " + concernMissing() };
     }
     if (c === "growth") {
       return { value: growthOf,
@@ -616,7 +618,7 @@
     panel.appendChild(el("p", { class: "desc" }, c.description));
     var concern = c.concerning_mean === null
       ? concernMissing()
-      : c.concerning_mean.toFixed(2) + " (1 harmless … 5 concerning)" + (backend === "offline" ? "; heuristic lexicon score" : "");
+      : c.concerning_mean.toFixed(2) + " (1 harmless … 5 concerning)" + (offlineFacets ? "; heuristic lexicon score" : "");
     var growth = growthOf(c);
     panel.appendChild(dl([
       ["conversations", fmtInt(c.conversations)],
@@ -663,7 +665,7 @@
       return { label: /^[1-5]$/.test(k) ? k + " / 5" : k, share: cTotal ? concernCounts[k] / cTotal : 0,
                right: fmtInt(concernCounts[k]) };
     }), true));
-    else panel.appendChild(el("p", { class: "muted" }, backend === "offline" && !anyConcern
+    else panel.appendChild(el("p", { class: "muted" }, offlineFacets && !anyConcern
       ? "Not available: the offline backend has no concern model." : "No concern breakdown published."));
 
     customFacets.forEach(function (q) {
@@ -714,7 +716,8 @@
         ["published under a generic name", fmtInt(summary.published_generic_name)],
         ["thresholds", "≥ " + summary.min_unique_users + " users and ≥ " + summary.min_conversations + " conversations"],
         ["backend", backend + (backend === "offline"
-          ? (anyConcern ? " (heuristic names and concern scores)" : " (heuristic names, no concern scores)") : "")],
+          ? (anyConcern ? " (heuristic names and concern scores)" : " (heuristic names, no concern scores)")
+          : offlineFacets ? " (heuristic facets and concern scores)" : "")],
       ]));
     }
     renderConcerning();
@@ -777,7 +780,7 @@
     overview.appendChild(label);
     if (!anyConcern) {
       overview.appendChild(el("p", { class: "muted", id: "concerning-empty" }, "No concern scores in this partition" +
-        (backend === "offline" ? " (built by the offline backend before it scored concern)." : ".")));
+        (offlineFacets ? " (built by the offline backend before it scored concern)." : ".")));
       return;
     }
     var list = clusters.filter(function (c) { return c.concerning_mean !== null && c.concerning_mean >= state.floor; })
@@ -787,7 +790,7 @@
       });
     overview.appendChild(el("p", { class: "note", id: "concerning-note" }, list.length + " published cluster" +
       (list.length === 1 ? "" : "s") + " (all levels) with a mean concerning score of at least " + state.floor +
-      " (1 harmless … 5 extremely concerning)" + (backend === "offline"
+      " (1 harmless … 5 extremely concerning)" + (offlineFacets
         ? "; scores from the offline heuristic (an English harm lexicon), not an LLM." : ".") + " Click a row to select the cluster."));
     if (!list.length) return;
     var table = el("table", { class: "grid", id: "concerning-table" });
