@@ -207,3 +207,24 @@ def test_the_fake_speaks_the_wire_format_for_other_clients(fake):
     assert json.loads(answer["choices"][0]["message"]["content"])["rating"] == 5
     assert httpx.post(f"{fake.base_url}/chat/completions", json={**body, "stream": True}).status_code == 400
     assert [m["id"] for m in httpx.get(f"{fake.base_url}/models").json()["data"]] == [MODEL]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_custom_facets_join_the_one_facet_call_on_a_self_hosted_model(fake, mode):
+    from clio_dagster.core.custom_facets import parse_facets
+
+    facets = parse_facets([
+        {"name": "programming_language", "question": "Which programming language is the user working in?",
+         "type": "categorical", "values": ["Python", "SQL", "None"]},
+        {"name": "frustration", "question": "How frustrated is the user?", "type": "numeric", "min": 1, "max": 5}])
+    backend = OpenAICompatibleBackend(settings_for(fake, structured_mode=mode), custom_facets=facets)
+    results = backend.extract_facets(CONVERSATIONS)
+    assert fake.message_calls == len(CONVERSATIONS)  # one call per conversation, custom facets included
+    for request in fake.completion_requests:
+        fmt = request.get("response_format")
+        schema = fmt["json_schema"]["schema"] if fmt else request["tools"][0]["function"]["parameters"]
+        assert set(schema["properties"]) == set(FacetsOutput.model_fields) | {"programming_language", "frustration"}
+        assert "How frustrated is the user?" in request["messages"][0]["content"]
+    by_id = {c.conversation_id: r for c, r in zip(CONVERSATIONS, results)}
+    assert by_id["c03"].custom["programming_language"] == "Python"  # "learn python decorators"
+    assert all(1 <= r.custom["frustration"] <= 5 for r in results)
