@@ -29,6 +29,8 @@ PUBLIC_COLUMNS = {
         "unique_users", "share", "mean_turns", "concerning_mean", "naming_method", "heuristic", "x", "y", "spread",
     },
     "cluster_facets": {"partition_date", "cluster_id", "facet", "value", "conversations"},
+    # the analyst's custom facet questions (their own words, no conversation's)
+    "facet_questions": {"partition_date", "facet", "question", "type"},
     "partition_summaries": {
         "partition_date", "conversations", "clusters_total", "clusters_published", "suppressed_min_users",
         "suppressed_min_conversations", "suppressed_audit", "published_generic_name", "conversations_in_published",
