@@ -189,3 +189,23 @@ def test_judge_takes_the_category_of_the_nearest_anchor():
 
     assert judge_clusters(["Bake bread. Recipes.", "Check balance. Money."], ["cooking", "banking money"], [0, 1],
                           Axes()) == [0, 1]
+
+
+def test_an_evaluation_hashes_its_synthetic_users_with_a_secret_fixed_by_the_seed(monkeypatch):
+    """An evaluation runs without the caller's secret (none needed: its users are synthetic) and restores it."""
+    import os
+
+    from clio_dagster.evaluation.names import _evaluation_secret
+
+    seen = []
+    for caller in ("one-secret-of-the-caller", None):
+        if caller is None:
+            monkeypatch.delenv("CLIO_HMAC_SECRET", raising=False)
+        else:
+            monkeypatch.setenv("CLIO_HMAC_SECRET", caller)
+        with _evaluation_secret(seed=0):
+            seen.append(os.environ["CLIO_HMAC_SECRET"])
+        assert os.environ.get("CLIO_HMAC_SECRET") == caller  # restored (or absent again)
+    with _evaluation_secret(seed=1):
+        other_seed = os.environ["CLIO_HMAC_SECRET"]
+    assert seen[0] == seen[1] and len(seen[0]) >= 32 and other_seed != seen[0]

@@ -157,8 +157,9 @@ def test_names_are_the_leaf_refined_by_latin_phrases_it_does_not_already_say():
                Phrase("数据框", 0.8, 12, False), Phrase("merge", 0.7, 11, True)]
     named = compose_name(3, LeafMatch(LEAVES[0], 0.8, True), phrases, 10)
     assert named.name == "Debug and fix Python code (pandas dataframe, merge)"
-    assert named.description.startswith("Distinctive phrases, each written by at least 10 users: python")
-    assert "数据框" in named.description and "at least 10 users" in named.description
+    # What kind of request it is in the taxonomy's words, then what the users wrote (Latin, then other scripts).
+    assert named.description == f"{LEAVES[0].description} Users wrote: python, pandas dataframe, merge, 数据框."
+    assert "Topic:" not in named.description  # where it sits is the hierarchy's to show
     assert named.taxonomy_id == "code.python.debug" and named.taxonomy_matched
 
 

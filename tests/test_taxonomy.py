@@ -139,3 +139,18 @@ def test_shipped_vocabulary_vectors_match_a_fresh_embedding():
     fresh = SentenceEmbedder("multilingual-e5-small").encode([words[i] for i in sample])
     assert np.allclose(fresh, shipped[sample], atol=2e-3)  # stored in half precision
     assert shipped_vectors("vocabulary", "all-MiniLM-L6-v2", taxonomy) is None
+
+
+def test_every_leaf_description_passes_the_auditor_however_rare_its_words_are_among_users():
+    """Offline base descriptions quote their leaf's description: the auditor reads those words as the taxonomy's,
+    also as its term splitter folds them ("Newton's laws" -> "newton"), even where no user wrote them."""
+    from clio_dagster.core.audit import OfflineAuditor
+    from clio_dagster.core.taxonomy import public_words
+    from clio_dagster.core.terms import terms_of
+
+    taxonomy = load_taxonomy()
+    every_term = frozenset(t for leaf in taxonomy.leaves for t in terms_of(leaf.description))
+    auditor = OfflineAuditor(rare_terms=every_term, safe_words=public_words(taxonomy))
+    failing = [leaf.id for leaf in taxonomy.leaves if auditor.flagged_terms(leaf.name, leaf.description)]
+    assert failing == []
+    assert "newton" in every_term and "newton" not in taxonomy.vocabulary  # the case it guards

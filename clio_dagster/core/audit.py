@@ -155,6 +155,7 @@ _TEMPLATE_LEAD = re.compile(r"^\s*(?:Requests about\b|Heuristic \(offline\)[^:]*
 _TEMPLATE_SENTENCES = (
     "Requests with no term shared by enough users",
     "Distinctive phrases, each written by at least users",
+    "Users wrote:",
     "No topic of the taxonomy is close to these requests",
     "Topic: area:",
     "The closest topic of the taxonomy, a weak match",

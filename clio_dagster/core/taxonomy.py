@@ -196,6 +196,17 @@ def leaf_texts(taxonomy: Taxonomy) -> tuple[list[str], list[int]]:
     return texts, owners
 
 
+@lru_cache(maxsize=4)
+def public_words(taxonomy: Taxonomy) -> frozenset[str]:
+    """Every word of the taxonomy's names and descriptions, as the auditor's term splitter also reads them
+    ("Newton's" is "newton" there): a name or description quoting the taxonomy never holds a rare user term."""
+    from clio_dagster.core.terms import terms_of
+
+    folded = {word for node in taxonomy.nodes.values() for term in terms_of(f"{node.name}. {node.description}")
+              for word in term.split(" ")}
+    return taxonomy.vocabulary | folded
+
+
 def taxonomy_digest(path: Path | str | None = None) -> TaxonomyDigest:
     taxonomy = load_taxonomy(path)
     return TaxonomyDigest(name=taxonomy.name, version=taxonomy.version, digest=taxonomy.digest)

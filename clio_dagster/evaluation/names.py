@@ -12,20 +12,22 @@ nearest of those anchors, and every item inherits its cluster's category. An ite
 
 from __future__ import annotations
 
+import hashlib
 import json
-import secrets
+import os
 import tempfile
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
-from pydantic import SecretStr
 
 from clio_dagster.core.naming import generic_shares
 
 DEFAULT_JUDGE_MODEL = "all-MiniLM-L6-v2"
+HMAC_SECRET_ENV = "CLIO_HMAC_SECRET"
 NAME_EVAL_ASSETS = ("raw_conversations", "facets", "summary_embeddings", "base_clusters", "cluster_names",
                     "hierarchy", "privacy_audit", "published_clusters")
 
@@ -70,6 +72,22 @@ def clustering_ceiling(items: pl.DataFrame) -> float:
     return best / items.height
 
 
+@contextmanager
+def _evaluation_secret(seed: int):
+    """The staged users are synthetic ("user-0000001"), so an evaluation needs no real secret: one fixed by the
+    seed lets `clio eval reconstruct` run where CLIO_HMAC_SECRET is unset, and keeps the caller's secret out of
+    the run. The caller's value is restored afterwards."""
+    previous = os.environ.get(HMAC_SECRET_ENV)
+    os.environ[HMAC_SECRET_ENV] = hashlib.sha256(f"clio-eval-labelled-set-{seed}".encode()).hexdigest()
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(HMAC_SECRET_ENV, None)
+        else:
+            os.environ[HMAC_SECRET_ENV] = previous
+
+
 def run_pipeline_on(data: Any, settings: Any, day: date, home: Path) -> tuple[pl.DataFrame, list[dict]]:
     """Materialise the naming path for `data` under `home`; (conversation_id, cluster_id) per clustered item,
     and the published clusters with their names, descriptions and member counts."""
@@ -79,12 +97,11 @@ def run_pipeline_on(data: Any, settings: Any, day: date, home: Path) -> tuple[pl
     from clio_dagster.runner import run_partitions
     from clio_dagster.storage import query_arrow
 
-    run_settings = settings.model_copy(update={"home": home, "namespace": None,
-                                               "hmac_secret": SecretStr(secrets.token_hex(32))})
+    run_settings = settings.model_copy(update={"home": home, "namespace": None})
     stage_labelled_day(data, run_settings.landing_dir, day)
     assets = [a for a in DAILY_ASSETS if a.key.to_user_string() in NAME_EVAL_ASSETS]
     log = home / "run.log"
-    with log.open("w", encoding="utf-8") as out:
+    with log.open("w", encoding="utf-8") as out, _evaluation_secret(settings.seed):
         ok = run_partitions(run_settings, [day], out=out, assets=assets)
     if not ok:
         raise RuntimeError(f"The pipeline failed on the labelled set: {log.read_text(encoding='utf-8').strip()}")

@@ -179,7 +179,7 @@ def run_privacy_eval(
     from clio_dagster.assets.hierarchy import base_node_id
     from clio_dagster.runner import run_partitions
     from clio_dagster.core.audit import OfflineAuditor, rare_terms_of
-    from clio_dagster.core.taxonomy import load_taxonomy
+    from clio_dagster.core.taxonomy import load_taxonomy, public_words
 
     started = time.perf_counter()
     shared_data, home = Path(shared_data), Path(home)
@@ -281,12 +281,12 @@ def run_privacy_eval(
 
     # The offline auditor over what was published (Clio: almost all 5, none below 3), as the pipeline's auditor
     # rates: the taxonomy's words are public vocabulary, never one user's rare term.
-    public_words = load_taxonomy(settings.taxonomy).vocabulary
+    taxonomy_words = public_words(load_taxonomy(settings.taxonomy))
     audit_ratings: Counter[int] = Counter()
     for day, _cid, name, description, _level in published:
         rows = partitions.get(day.isoformat(), [])
         auditor = OfflineAuditor(rare_terms_of([r[0] for r in rows], [r[1] for r in rows], settings.min_unique_users),
-                                 safe_words=public_words)
+                                 safe_words=taxonomy_words)
         audit_ratings[auditor.audit(name, description).rating] += 1
 
     # Where injected conversations ended up: counted inside a published cluster (as numbers only) or not.

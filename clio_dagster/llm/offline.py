@@ -20,7 +20,7 @@ from clio_dagster.core.naming import (
     match_leaves,
     name_clusters,
 )
-from clio_dagster.core.taxonomy import Taxonomy, load_taxonomy
+from clio_dagster.core.taxonomy import Taxonomy, load_taxonomy, public_words
 from clio_dagster.core.taxonomy_vectors import taxonomy_vectors
 from clio_dagster.core.records import Conversation
 from clio_dagster.core.summarize import extractive_request_summary
@@ -91,9 +91,8 @@ class OfflineBackend(LLMBackend):
         process for (embedder, taxonomy digest): every partition of a run matches against the same vectors."""
         taxonomy = self.taxonomy
         vectors = taxonomy_vectors("leaves", taxonomy, embed, embedder_name)
-        contexts = [taxonomy.context_of(leaf.id) for leaf in taxonomy.leaves]
         rows = [(support or {}).get(cluster_id) for cluster_id in range(len(centroids))]
-        return dict(enumerate(match_leaves(centroids, vectors, taxonomy.leaves, self.taxonomy_min_margin, contexts,
+        return dict(enumerate(match_leaves(centroids, vectors, taxonomy.leaves, self.taxonomy_min_margin,
                                            rows)))
 
     def glosser(self, embed, embedder_name: str | None) -> Glosser | None:
@@ -116,7 +115,7 @@ class OfflineBackend(LLMBackend):
 
     def privacy_auditor(self, rare_terms: frozenset[str]) -> PrivacyAuditor:
         # Taxonomy words are public vocabulary: never one user's wording.
-        return RuleAuditor(rare_terms, safe_words=self.taxonomy.vocabulary)
+        return RuleAuditor(rare_terms, safe_words=public_words(self.taxonomy))
 
     def regenerate(self, request: Regeneration, auditor: PrivacyAuditor) -> dict[int, tuple[str, str]]:
         return regenerate_offline(request, auditor.rules, self.taxonomy)

@@ -33,8 +33,7 @@ def regenerate_offline(request: Regeneration, rules: OfflineAuditor, taxonomy: T
                   for i in request.failing}
     base_failing = {request.base_cluster_of(i): i for i in request.failing_at(base=True)}
     if base_failing:
-        matches = {c: LeafMatch(taxonomy.nodes[leaf], similarity or 0.0, bool(matched), taxonomy.context_of(leaf),
-                                margin or 0.0)
+        matches = {c: LeafMatch(taxonomy.nodes[leaf], similarity or 0.0, bool(matched), margin or 0.0)
                    for c, (leaf, similarity, matched, margin) in request.leaf_of.items() if leaf in taxonomy.nodes}
         members = request.members
         # One naming pass for every failing base cluster, each without its own flagged terms.
