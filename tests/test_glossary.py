@@ -42,7 +42,8 @@ def test_name_clusters_asks_once_for_the_foreign_phrases_shown():
         asked.append(phrases)
         return {p: "story" for p in phrases}
 
-    summaries = [f"напиши историю про кота номер {i}" for i in range(12)] + [f"write a poem about rain {i}" for i in range(12)]
+    summaries = ([f"напиши историю про кота номер {i}" for i in range(12)]
+                 + [f"write a poem about rain {i}" for i in range(12)])
     names = name_clusters([0] * 12 + [1] * 12, summaries, [f"u{i}" for i in range(24)], 5,
                           languages=["ru"] * 12 + ["en"] * 12, gloss=gloss)
     assert len(asked) == 1 and asked[0] and all(not p.isascii() for p in asked[0])
@@ -60,3 +61,24 @@ def test_the_auditor_reads_glosses_and_their_note_as_public_words():
     assert auditor.flagged_terms("Rewrite and paraphrase text", description) == set()
     unaware = OfflineAuditor(rare_terms=frozenset({"paraphrase", "nearest", "approximate"}))
     assert "paraphrase" in unaware.flagged_terms("Rewrite and paraphrase text", description)
+
+
+def test_a_cluster_named_by_its_leaf_asks_no_gloss():
+    """The leaf's English description already says what its phrases are about: only phrase-named clusters gloss."""
+    from clio_dagster.core.naming import LeafMatch
+
+    asked = []
+
+    def gloss(phrases):
+        asked.append(phrases)
+        return {p: "story" for p in phrases}
+
+    leaf = load_taxonomy().leaves[0]
+    summaries = ([f"напиши историю про кота номер {i}" for i in range(12)]
+                 + [f"write a poem about rain {i}" for i in range(12)])
+    names = name_clusters([0] * 12 + [1] * 12, summaries, [f"u{i}" for i in range(24)], 5,
+                          languages=["ru"] * 12 + ["en"] * 12, matches={0: LeafMatch(leaf, 0.9, True),
+                                                                        1: LeafMatch(leaf, 0.9, True)}, gloss=gloss)
+    by_id = {n.cluster_id: n for n in names}
+    assert asked == [] and by_id[0].name.startswith(leaf.name) and "≈" not in by_id[0].description
+    assert "Users wrote:" in by_id[0].description and "историю" in by_id[0].description

@@ -204,6 +204,14 @@ def _listed(phrases: Sequence[str], glosses: Mapping[str, str]) -> str:
     return ", ".join(f"{p} (≈ {glosses[p]})" if p in glosses else p for p in phrases)
 
 
+def _named_by_leaf(match: LeafMatch | None, phrases: Sequence[Phrase]) -> bool:
+    """Whether the leaf names the cluster: it stands out, or it is the weak match taken when no phrase is one an
+    English reader can read (otherwise those phrases name it, "Requests about …")."""
+    if match is None:
+        return False
+    return match.matched or not any(p.latin and not p.common for p in phrases)
+
+
 def compose_name(cluster_id: int, match: LeafMatch | None, phrases: Sequence[Phrase], min_users: int,
                  glosses: Mapping[str, str] | None = None) -> ClusterName:
     """Name and description from the matched leaf (if any) and the cluster's phrases (best first); `glosses`:
@@ -216,8 +224,8 @@ def compose_name(cluster_id: int, match: LeafMatch | None, phrases: Sequence[Phr
     readable = [p for p in phrases if p.latin and not p.common]
     # Names are English (as Clio writes them): phrases an English reader cannot read name no cluster, so the
     # nearest leaf does, said to be a weak match, when it is all there is.
-    weak = match is not None and not match.matched and not readable
-    if match is not None and (match.matched or weak):
+    if match is not None and _named_by_leaf(match, phrases):
+        weak = not match.matched
         refinements = [p.text for p in readable if not _said_by(match.leaf, p.text)][:NAME_PHRASES]
         name = match.leaf.name + (f" ({', '.join(refinements)})" if refinements else "")
         caveat = " The closest topic of the taxonomy, a weak match." if weak else ""
@@ -226,7 +234,7 @@ def compose_name(cluster_id: int, match: LeafMatch | None, phrases: Sequence[Phr
         # sits (topic, area) is left to the hierarchy above it, which shows it; and phrases stay unglossed here,
         # as the leaf already says in English what they are about (a wrong gloss, "一篇" as "arxiv", misleads).
         # Judged by the names (bench/eval_names.py), this reads better than the phrases with their glosses and
-        # the topic: Chinese task types 26% -> 39%, Russian 30% -> 36%, the other sets within 3 points.
+        # the topic: Chinese task types 26% -> 39%, Russian 30% -> 36%, the other sets within 3.5 points.
         in_words = [p.text for p in phrases[:DESCRIPTION_PHRASES] if p.latin]
         in_words += [p.text for p in phrases[:DESCRIPTION_PHRASES] if not p.latin][:DESCRIPTION_FOREIGN_PHRASES]
         wrote = f" {USERS_WROTE} {', '.join(in_words)}." if in_words else ""
@@ -269,7 +277,9 @@ def name_clusters(
     phrases = cluster_phrases(labels, summaries, user_keys, min_unique_users, languages=languages,
                               n_phrases=max(DESCRIPTION_PHRASES, 8), excluded=excluded_terms,
                               excluded_by_cluster=excluded_by_cluster)
-    foreign = sorted({p.text for found in phrases.values() for p in found[:DESCRIPTION_PHRASES] if not p.latin})
+    # Only descriptions made from the phrases alone gloss them (a leaf's description says it in English already).
+    foreign = sorted({p.text for label, found in phrases.items() for p in found[:DESCRIPTION_PHRASES]
+                      if not p.latin and not _named_by_leaf((matches or {}).get(label), found)})
     glosses = gloss(foreign) if gloss is not None and foreign else {}
     return [compose_name(label, (matches or {}).get(label), phrases.get(label, []), min_unique_users, glosses)
             for label in sorted(phrases)]
