@@ -234,7 +234,7 @@ def compose_name(cluster_id: int, match: LeafMatch | None, phrases: Sequence[Phr
         # sits (topic, area) is left to the hierarchy above it, which shows it; and phrases stay unglossed here,
         # as the leaf already says in English what they are about (a wrong gloss, "一篇" as "arxiv", misleads).
         # Judged by the names (bench/eval_names.py), this reads better than the phrases with their glosses and
-        # the topic: Chinese task types 26% -> 39%, Russian 30% -> 36%, the other sets within 3.5 points.
+        # the topic: Chinese task types 26% -> 34%, Russian 30% -> 36%, the other sets within 3 points.
         in_words = [p.text for p in phrases[:DESCRIPTION_PHRASES] if p.latin]
         in_words += [p.text for p in phrases[:DESCRIPTION_PHRASES] if not p.latin][:DESCRIPTION_FOREIGN_PHRASES]
         wrote = f" {USERS_WROTE} {', '.join(in_words)}." if in_words else ""
