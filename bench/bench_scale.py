@@ -452,13 +452,13 @@ def markdown(result: dict, command: str) -> str:
         summary.append(f"| {label} | " + " | ".join(fmt(s) for s in sizes) + " |")
     target_rows = "\n".join(f"| {k} | {v['value']} | < {v['target']} | {'pass' if v['pass'] else 'MISS'} |"
                             for k, v in result["targets"].items())
-    limits = "\n".join(f"- {line}" for line in limiting_factors(sizes[-1]))
+    limits = "\n".join(f"- {line}" for line in limiting_factors(sizes[-1], result.get("embedder", "all-MiniLM-L6-v2")))
     growth_rows = "\n".join(
         f"| {span} | " + ", ".join(f"{k} {v}" for k, v in exps.items()) + " |" for span, exps in result["growth"].items())
     return f"""{SECTION_START}
 ## Scaling: one partition of 1k / 10k / 100k conversations, offline ({result['date']}, {result['machine']['cpus']} CPUs)
 
-Command: `{command}` (volume by seeded resampling of real conversations, see the docstring of
+Embedder: {result.get('embedder', 'all-MiniLM-L6-v2')}. Command: `{command}` (volume by seeded resampling of real conversations, see the docstring of
 `bench/bench_scale.py`; each size in a fresh child process whose whole resident set is measured).
 
 {chr(10).join(summary)}
@@ -494,7 +494,17 @@ def _idle_encode_rate() -> float | None:
     return json.loads(path.read_text(encoding="utf-8")).get("embedding", {}).get("bare_encode_texts_per_second")
 
 
-def limiting_factors(size: dict) -> list[str]:
+def embedder_description() -> str:
+    """The embedding model the sizes ran with (from the environment, as the children read it)."""
+    from clio_dagster.settings import ClioSettings
+
+    settings = ClioSettings()
+    engine = f" on {settings.e5_engine}" if "e5" in settings.embedding_model else ""
+    centring = ", language-neutral centring" if settings.language_neutral else ""
+    return f"{settings.embedding_model}{engine}{centring}"
+
+
+def limiting_factors(size: dict, embedder: str) -> list[str]:
     """Plain statements, from the measurements, of where the time and memory of one size go."""
     first = size["first_run_seconds"]
     stages = sorted(size["stages"].items(), key=lambda kv: -kv[1]["seconds"])
@@ -503,7 +513,7 @@ def limiting_factors(size: dict) -> list[str]:
     embedding = size["details"].get("summary_embeddings", {})
     if embedding.get("texts_per_second"):
         load = size.get("loadavg_during", {}).get("mean", size["loadavg_before"][0])
-        lines.append(f"Encoding {embedding['encoded']:,} distinct summaries with all-MiniLM-L6-v2 on the CPU ran at "
+        lines.append(f"Encoding {embedding['encoded']:,} distinct summaries with {embedder} on the CPU ran at "
                      f"{embedding['texts_per_second']:.0f} texts/s (mean load average {load:.1f} while the size "
                      "ran): the model's forward pass, not the pipeline, sets the end-to-end time.")
         idle = _idle_encode_rate()
@@ -581,6 +591,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "partition": DAY.isoformat(),
         "seed": SEED,
+        "embedder": embedder_description(),
         "sources": ["bundled sample", *args.sources],
         "sizes": measured,
         "growth": growth(measured),

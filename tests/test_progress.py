@@ -171,6 +171,9 @@ class _StubModel:
     model_name = cache_key = "stub-model"
     batch_size, dim = 2, 3
 
+    def token_counts(self, texts: list[str]) -> list[int]:
+        return [len(t) for t in texts]
+
     def encode(self, texts: list[str]) -> np.ndarray:
         return np.array([[len(t), 1.0, 0.0] for t in texts], dtype=np.float32)
 

@@ -15,6 +15,7 @@ mean-pooled vectors, L2-normalised.
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 from array import array
@@ -160,6 +161,18 @@ class E5Tokenizer:
         return ids[::-1]
 
 
+@functools.cache
+def bundled_tokenizer() -> E5Tokenizer:
+    """The bundled model's tokenizer alone (about a second to build; the weights are not dequantised)."""
+    model_file = E5File.read(bundled_weights_path())
+    return E5Tokenizer(model_file.pieces, model_file.scores, model_file.normalisation, model_file.unk)
+
+
+def query_token_count(text: str) -> int:
+    """Tokens the model reads of `text`: <s> "query: " + text </s> (both engines tokenize alike)."""
+    return len(bundled_tokenizer().content_ids(QUERY_PREFIX + text)) + 2
+
+
 class TorchE5Model(E5Encoder):
     """multilingual-e5-small as a torch BertModel."""
 
@@ -169,7 +182,8 @@ class TorchE5Model(E5Encoder):
 
         model_file = E5File.read(path or bundled_weights_path())
         tensors, hidden = model_file.tensors, model_file.hidden
-        self.tokenizer = E5Tokenizer(model_file.pieces, model_file.scores, model_file.normalisation, model_file.unk)
+        self.tokenizer = (bundled_tokenizer() if path is None else
+                          E5Tokenizer(model_file.pieces, model_file.scores, model_file.normalisation, model_file.unk))
         self.bos, self.eos = model_file.bos, model_file.eos
         self.window = model_file.max_positions - 2
         self.device = torch.device(device)

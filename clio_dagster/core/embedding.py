@@ -67,6 +67,24 @@ def _loaded_model(model_name: str, device: str, e5_engine: str = "torch"):
         ) from None
 
 
+@functools.lru_cache(maxsize=4)
+def _loaded_tokenizer(model_name: str):
+    """A sentence-transformers model's tokenizer alone (a fraction of a second; the weights stay on disk)."""
+    location = resolve_model(model_name)
+    if Path(location).exists():
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(location)
+    except Exception as exc:  # as for the model: OSError, ValueError or hub errors
+        raise EmbeddingModelError(
+            f"Could not load the tokenizer of embedding model {model_name!r} ({type(exc).__name__}). Set "
+            "CLIO_EMBEDDING_MODEL to a local sentence-transformers folder, or to "
+            f"{BUNDLED_EMBEDDING_MODEL!r} for the model bundled with clio."
+        ) from None
+
+
 class SentenceEmbedder:
     """Loads the model once, lazily; `encode` returns L2-normalised float32 rows."""
 
@@ -98,6 +116,17 @@ class SentenceEmbedder:
         model = self._load()
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(getter())
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """How many tokens the model reads of each text, from its tokenizer alone (the model is not loaded).
+        Batches of similar token counts need little padding; characters are a poor proxy across scripts (a
+        Chinese character is about one token, an English word of five characters often one too)."""
+        if self.model_name == BUNDLED_MULTILINGUAL_MODEL:
+            from clio_dagster.core.e5_torch import query_token_count
+
+            return [query_token_count(text) for text in texts]
+        tokenizer = _loaded_tokenizer(self.model_name)
+        return [len(ids) for ids in tokenizer(list(texts), truncation=True)["input_ids"]] if texts else []
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:

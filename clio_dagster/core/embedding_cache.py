@@ -30,11 +30,12 @@ class CachedEmbedding:
     encode_seconds: float
 
 
-def encoding_batches(text_by_hash: dict[str, str], batch_size: int) -> list[list[str]]:
-    """The text hashes, shortest text first (ties by hash: little padding per batch), cut into batches of
-    `batch_size`. A text's vector depends, in the last float digits, on the texts padded beside it: encoding
-    always by these batches makes it the same however the work is split (shards of a day)."""
-    ordered = sorted(text_by_hash, key=lambda h: (len(text_by_hash[h]), h))
+def encoding_batches(tokens_by_hash: dict[str, int], batch_size: int) -> list[list[str]]:
+    """The text hashes, fewest tokens first (ties by hash), cut into batches of `batch_size`: each batch is
+    padded to its longest text, so similar lengths waste little (sorted by characters instead, mixed-script
+    days encoded 1.5x slower). A text's vector depends, in the last float digits, on the texts padded beside it:
+    encoding always by these batches makes it the same however the work is split (shards of a day)."""
+    ordered = sorted(tokens_by_hash, key=lambda h: (tokens_by_hash[h], h))
     return [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
 
 
@@ -48,7 +49,9 @@ def embed_with_cache(texts: list[str], model: SentenceEmbedder, warehouse: Wareh
     cache hits at once, the others as their batches are encoded."""
     all_hashes = [text_hash(t) for t in texts]
     first_text = dict(zip(all_hashes, texts))
-    batches = shard_of(encoding_batches(first_text, model.batch_size), *part)
+    distinct = list(first_text)
+    tokens = dict(zip(distinct, model.token_counts([first_text[h] for h in distinct])))
+    batches = shard_of(encoding_batches(tokens, model.batch_size), *part)
     wanted = {h for batch in batches for h in batch}
     hashes = all_hashes if part == (0, 1) else [h for h in all_hashes if h in wanted]
     with warehouse.connect("private") as con:
