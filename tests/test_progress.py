@@ -171,8 +171,8 @@ class _StubModel:
     model_name = cache_key = "stub-model"
     batch_size, dim = 2, 3
 
-    def token_counts(self, texts: list[str]) -> list[int]:
-        return [len(t) for t in texts]
+    def token_counts(self, texts: list[str]) -> list[int]:  # "a" and "bb" one token count, "ccc" and "dddd" the next
+        return [(len(t) + 1) // 2 for t in texts]
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return np.array([[len(t), 1.0, 0.0] for t in texts], dtype=np.float32)
@@ -189,7 +189,7 @@ def test_embedding_reports_cache_hits_against_texts_encoded(tmp_path):
     assert (result.cache_hits, result.encoded) == (3, 3)
     assert (report.done, report.total) == (6, 6)  # distinct texts
     assert report.counters == {"cache_hits": 3, "encoded": 3}
-    # Batches by length: [a, bb] cached, [ccc, dddd] encodes one, [eeeee, ffffff] two.
+    # Batches by token count: [a, bb] cached, [ccc, dddd] encodes one, [eeeee, ffffff] two.
     assert [int(LINE.match(line)["done"]) for line in lines] == [0, 3, 4, 6, 6]
 
 

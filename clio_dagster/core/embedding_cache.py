@@ -3,6 +3,7 @@ each distinct text is encoded once per model, ever, and an interrupted encode re
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -31,12 +32,24 @@ class CachedEmbedding:
 
 
 def encoding_batches(tokens_by_hash: dict[str, int], batch_size: int) -> list[list[str]]:
-    """The text hashes, fewest tokens first (ties by hash), cut into batches of `batch_size`: each batch is
-    padded to its longest text, so similar lengths waste little (sorted by characters instead, mixed-script
-    days encoded 1.5x slower). A text's vector depends, in the last float digits, on the texts padded beside it:
-    encoding always by these batches makes it the same however the work is split (shards of a day)."""
+    """The text hashes in batches of at most `batch_size` texts of one token count each, fewest tokens first
+    (ties by hash). A padded batch changes its texts' vectors in the last float digits, and a vector that depends
+    on its companions depends on the day: a text shared by two days, cached by whichever ran first, would move
+    the map of the other (UMAP follows such digits). Unpadded, a text's vector is the same in any batch, so in
+    any day, shard or order of runs; and no token is wasted on padding (sorted by characters, mixed-script days
+    encoded 1.5x slower)."""
     ordered = sorted(tokens_by_hash, key=lambda h: (tokens_by_hash[h], h))
-    return [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
+    batches: list[list[str]] = []
+    for _, alike in itertools.groupby(ordered, key=tokens_by_hash.__getitem__):
+        same_length = list(alike)
+        batches += [same_length[i : i + batch_size] for i in range(0, len(same_length), batch_size)]
+    return batches
+
+
+def encode_unpadded(model: SentenceEmbedder, texts: list[str]) -> np.ndarray:
+    """`model.encode` of one batch of texts of one token count. A lone text is encoded beside itself: a batch of
+    one takes another code path in sentence-transformers (vectors 1e-7 apart from the same text in a batch)."""
+    return model.encode(texts * 2)[:1] if len(texts) == 1 else model.encode(texts)
 
 
 def embed_with_cache(texts: list[str], model: SentenceEmbedder, warehouse: Warehouse,
@@ -71,7 +84,7 @@ def embed_with_cache(texts: list[str], model: SentenceEmbedder, warehouse: Wareh
     page: list[str] = []
     for number, batch in enumerate(todo):
         if batch:
-            by_hash.update(zip(batch, model.encode([first_text[h] for h in batch])))
+            by_hash.update(zip(batch, encode_unpadded(model, [first_text[h] for h in batch])))
             page += batch
             if report is not None:
                 report.advance(len(batch), encoded=len(batch))

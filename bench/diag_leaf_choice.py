@@ -1,0 +1,161 @@
+"""Diagnostic: other ways to choose a base cluster's taxonomy leaf, and to write its description, judged as
+bench/eval_names.py judges the published names.
+
+    PYTHONPATH=$PWD .venv/bin/python bench/diag_leaf_choice.py [--sets belle wildchat_ru ...] [--out F]
+
+Each set runs the pipeline once (default settings, offline, as eval_names); then, on the same clusters:
+- leaf choices, each judged by "leaf name. leaf description" (the users' phrases left out, so that only the choice
+  differs): `centroid` (what the pipeline does: the contrastive score of the centroid), `member_votes` (each
+  member's best leaf by the same score, the most frequent wins), `top3_votes` (3/2/1 points for each member's
+  three best), `softmax_mean` (the mean of the members' softmaxes, temperature 0.02), `full_contrast` (the day's
+  mean similarity removed with weight 1 instead of k / (k + 10)), `shift_to_leaves` (centroids moved so that
+  their mean lands on the leaves' mean, then scored as the pipeline does);
+- descriptions, on the published clusters: `published` (name and description as published) and `latin_only`
+  (the users' phrases in other scripts dropped from the description).
+Accuracy counts every item, an item in an unpublished cluster as wrong. Writes JSON; BENCHMARKS.md cites it by
+hand ("Tried and dropped").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.eval_names import SEED, SETS  # noqa: E402
+
+DAY = date(2024, 1, 1)
+SOFTMAX_TEMPERATURE = 0.02
+_USERS_WROTE = re.compile(r" Users wrote: (.*?)\.(?= |$)")
+_NON_LATIN = re.compile(r"[^\x00-\u024f ]")
+
+
+def latin_only(description: str) -> str:
+    """The description with the users' phrases in other scripts left out of its "Users wrote: …" list."""
+    found = _USERS_WROTE.search(description)
+    if not found:
+        return description
+    kept = [p for p in found.group(1).split(", ") if not _NON_LATIN.search(p)]
+    wrote = f" Users wrote: {', '.join(kept)}." if kept else ""
+    return description[: found.start()] + wrote + description[found.end():]
+
+
+def leaf_choices(centroids: np.ndarray, members: np.ndarray, labels: np.ndarray,
+                 leaf_vectors: np.ndarray) -> dict[str, np.ndarray]:
+    """Per variant (module doc), the chosen leaf index of each cluster (row of `centroids`)."""
+    from clio_dagster.core.naming import _unit, contrastive_scores
+
+    similarity, score = contrastive_scores(centroids, leaf_vectors)
+    offset = (similarity - score)[0]  # each leaf's subtracted excess, the same for every cluster
+    member_score = _unit(members) @ _unit(leaf_vectors).T - offset
+    k = len(centroids)
+    rows = [labels == c for c in range(k)]
+    best = member_score.argmax(axis=1)
+    top3 = np.argsort(-member_score, axis=1)[:, :3]
+
+    def top3_winner(mask: np.ndarray) -> int:
+        points: Counter = Counter()
+        for ranked in top3[mask]:
+            for weight, leaf in zip((3, 2, 1), ranked):
+                points[int(leaf)] += weight
+        return points.most_common(1)[0][0]
+
+    soft = np.exp((member_score - member_score.max(axis=1, keepdims=True)) / SOFTMAX_TEMPERATURE)
+    soft /= soft.sum(axis=1, keepdims=True)
+    units = _unit(centroids)
+    shifted = units - units.mean(axis=0) + _unit(leaf_vectors).mean(axis=0)
+    return {
+        "centroid": score.argmax(axis=1),
+        "member_votes": np.array([Counter(best[m].tolist()).most_common(1)[0][0] for m in rows]),
+        "top3_votes": np.array([top3_winner(m) for m in rows]),
+        "softmax_mean": np.array([soft[m].mean(axis=0).argmax() for m in rows]),
+        "full_contrast": (similarity - (similarity.mean(axis=0, keepdims=True) - similarity.mean())).argmax(axis=1),
+        "shift_to_leaves": contrastive_scores(shifted, leaf_vectors)[1].argmax(axis=1),
+    }
+
+
+def diagnose(spec, shared: Path, home: Path) -> dict:
+    import duckdb
+
+    from clio_dagster.core.embedding import SentenceEmbedder
+    from clio_dagster.core.taxonomy import load_taxonomy
+    from clio_dagster.core.taxonomy_vectors import taxonomy_vectors
+    from clio_dagster.evaluation.categories import category_anchors
+    from clio_dagster.evaluation.names import DEFAULT_JUDGE_MODEL, item_id, judge_clusters, reconstruct_by_names
+    from clio_dagster.evaluation.reconstruct import load_labelled_set
+    from clio_dagster.settings import load_settings
+
+    settings = load_settings(llm_backend="offline", seed=SEED)
+    judge = SentenceEmbedder(DEFAULT_JUDGE_MODEL)
+    data = load_labelled_set(shared / spec.run.folder, label=spec.run.label, top=spec.run.top,
+                             exclude=spec.run.exclude, limit=spec.run.limit, seed=SEED)
+    published_accuracy = reconstruct_by_names(data, settings, judge, DEFAULT_JUDGE_MODEL, keep_home=home)["accuracy"]
+    with duckdb.connect(str(settings.model_copy(update={"home": home}).private_db), read_only=True) as con:
+        centroids = np.array([r[0] for r in con.execute(
+            "SELECT centroid FROM base_clusters WHERE partition_date = ? ORDER BY cluster_id", [DAY]).fetchall()],
+            dtype=np.float32)
+        members = con.execute(
+            "SELECT m.cluster_id, m.conversation_id, e.embedding FROM base_cluster_members AS m "
+            "JOIN summary_embeddings AS e USING (partition_date, conversation_id) WHERE m.partition_date = ? "
+            "ORDER BY m.cluster_id, m.conversation_id", [DAY]).fetchall()
+    with duckdb.connect(str(settings.model_copy(update={"home": home}).public_db), read_only=True) as con:
+        published = {int(cid[1:]): (name, description) for cid, name, description in con.execute(
+            "SELECT cluster_id, name, description FROM published_clusters WHERE partition_date = ? AND level = 0 "
+            "ORDER BY cluster_id", [DAY]).fetchall()}
+    taxonomy = load_taxonomy()
+    leaf_vectors = taxonomy_vectors("leaves", taxonomy, None, settings.embedding_model)
+    labels = np.array([m[0] for m in members])
+    choices = leaf_choices(centroids, np.array([m[2] for m in members], dtype=np.float32), labels, leaf_vectors)
+
+    anchors, owners = category_anchors(data.category_names, data.taxonomy)
+    category_of = {item_id(i): c for i, c in enumerate(data.categories)}
+    ids = sorted(published)
+
+    def accuracy(texts: list[str]) -> float:
+        chosen = dict(zip(ids, judge_clusters(texts, anchors, owners, judge)))
+        right = sum(1 for cluster, conversation, _ in members
+                    if cluster in chosen and data.category_names[chosen[cluster]] == category_of[conversation])
+        return round(right / len(data.texts), 4)
+
+    leaves = taxonomy.leaves
+    return {
+        "key": spec.key, "title": spec.title, "published_accuracy": published_accuracy,
+        "leaf_choice": {name: {"accuracy": accuracy([f"{leaves[c[i]].name}. {leaves[c[i]].description}" for i in ids]),
+                               "same_leaf_as_centroid": round(float(np.mean([c[i] == choices["centroid"][i]
+                                                                             for i in ids])), 2)}
+                        for name, c in choices.items()},
+        "description": {"published": accuracy([f"{published[i][0]}. {published[i][1]}" for i in ids]),
+                        "latin_only": accuracy([f"{published[i][0]}. {latin_only(published[i][1])}" for i in ids])},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared-data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--sets", nargs="*", choices=[s.key for s in SETS], default=None)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "leaf_choice.json")
+    args = parser.parse_args()
+    runs = []
+    for spec in SETS:
+        if args.sets and spec.key not in args.sets:
+            continue
+        with tempfile.TemporaryDirectory(prefix="clio-leaf-choice-") as home:
+            runs.append(diagnose(spec, args.shared_data, Path(home)))
+        print(json.dumps(runs[-1]), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"benchmark": "diag_leaf_choice", "seed": SEED, "runs": runs}, indent=2) + "\n",
+                        encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
