@@ -33,6 +33,7 @@ def markdown(result: dict) -> str:
     ratings = ", ".join(f"rated {k}: {v}" for k, v in result["published_audit_ratings"].items()) or "none"
     decisions = ", ".join(f"{k} {v}" for k, v in result["pipeline_audit_decisions"].items()) or "n/a"
     common = ", ".join(f"`{w}`" for w in result["public_matches_common_words"]) or "none"
+    taxonomy_only = ", ".join(f"`{w}`" for w in result.get("public_matches_taxonomy_text", [])) or "none"
     outcome = (
         ", and none of it reached the public DB in this run."
         if result["leaked_public"] == 0
@@ -48,7 +49,9 @@ over the sample's {len(result['days'])} days; the offline pipeline then runs wit
 (min {result['min_unique_users']} users, min {result['min_conversations']} conversations per cluster).
 A PII string counts as leaked when it occurs (case-insensitive, whole words) in the text; in the public
 DB, labelled strings that are everyday words written by at least min-users sample users themselves
-(e.g. ambientmeta's contextual PERSON "English") are listed apart ({common}) and not counted.
+(e.g. ambientmeta's contextual PERSON "English") are listed apart ({common}) and not counted, nor are
+those found only inside the taxonomy's own sentences or English glosses, public text written before any data
+(a surname "Green" against a leaf's "green cards"; here: {taxonomy_only}).
 
 | measure | value | Clio (App. D) |
 |---|---|---|

@@ -39,3 +39,19 @@ def test_missing_shared_data_is_a_clear_error(tmp_path, capsys):
     assert main(["eval", "privacy", "--shared-data", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert "nowhere is not a folder" in err and "pii_presidio_synth" in err and "--shared-data" in err
+
+
+def test_a_string_counts_as_leaked_unless_only_the_taxonomys_own_text_holds_it():
+    from clio_dagster.core.taxonomy import load_taxonomy
+    from clio_dagster.evaluation.privacy import _contains, without_taxonomy_text
+
+    taxonomy = load_taxonomy()
+    leaf = next(node for node in taxonomy.leaves if "green cards" in node.description)
+    quoted = f"{leaf.name}\n{leaf.description} Users wrote: visa, спонсор (≈ sponsor)."
+    assert _contains(quoted, "green") and _contains(quoted, "sponsor")
+    outside = without_taxonomy_text(quoted, taxonomy)
+    assert not _contains(outside, "green") and not _contains(outside, "sponsor")
+    assert _contains(outside, "visa") and _contains(outside, "спонсор")
+    # The same word written by the users (a phrase of theirs, or a name refined by it) still counts.
+    assert _contains(without_taxonomy_text(quoted + " Users wrote: green.", taxonomy), "green")
+    assert _contains(without_taxonomy_text(f"{leaf.name} (green)", taxonomy), "green")

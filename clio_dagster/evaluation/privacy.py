@@ -16,7 +16,9 @@ first user turn, its own user id), so the numbers answer two questions:
 Strings are matched case-insensitively as whole words (not inside a longer word or number). A labelled
 string that matches the public DB but is everyday vocabulary written by >= min_unique_users users of the
 sample itself (e.g. a PERSON span "English" from ambientmeta's contextual pairs, where the same word is a
-language elsewhere) is reported in `public_matches_common_words` and not counted as a leak. Only spans of
+language elsewhere) is reported in `public_matches_common_words` and not counted as a leak; nor is one found
+only inside the taxonomy's own sentences or its English glosses (`public_matches_taxonomy_text`: a surname
+"Green" against a leaf's "green cards"), public text written before any data. Only spans of
 identifying kinds are tracked (person names, emails, phones, cards, SSNs, IBANs, IPs, street addresses),
 and spans shorter than 4 characters are skipped. Records with no tracked span are not injected.
 
@@ -127,6 +129,19 @@ def _matcher(strings: list[str]) -> re.Pattern[str]:
 
 def _contains(text: str, string: str) -> bool:
     return bool(_matcher([string]).search(text))
+
+
+_GLOSS = re.compile(r"\(≈ [^()]*\)")
+
+
+def without_taxonomy_text(text: str, taxonomy) -> str:
+    """`text` with every sentence of the taxonomy (node names and descriptions, longest first) and every gloss
+    ("(≈ paraphrase)", a word of its vocabulary) cut out, each replaced by a line break."""
+    sentences = sorted({t for node in taxonomy.nodes.values() for t in (node.name, node.description) if t},
+                       key=len, reverse=True)
+    for sentence in sentences:
+        text = text.replace(sentence, "\n")
+    return _GLOSS.sub("\n", text)
 
 
 def _public_text(con) -> str:
@@ -264,6 +279,7 @@ def run_privacy_eval(
         ).fetchall()
     finally:
         con.close()
+    taxonomy = load_taxonomy(settings.taxonomy)
     public_flat = " ".join(public.lower().split())
     matched = {
         (kind, string.lower())
@@ -271,6 +287,12 @@ def run_privacy_eval(
         for kind, string in spans
         if " ".join(string.lower().split()) in public_flat and _contains(public, string)
     }
+    # The taxonomy's own sentences (a leaf's name and description quoted in a cluster's, "green cards") and the
+    # English glosses drawn from its vocabulary were written before any data: a labelled string found only
+    # there is the taxonomy's word, not the user's.
+    outside_taxonomy = without_taxonomy_text(public, taxonomy)
+    taxonomy_only = {string for _, string in matched if not _contains(outside_taxonomy, string)}
+    matched = {(kind, string) for kind, string in matched if string not in taxonomy_only}
     # A labelled string that is also everyday vocabulary of the sample (a surname "White", ambientmeta's
     # contextual PERSON "English") matches the public DB without anything leaking: it does not count when
     # at least min_unique_users distinct sample users (none of them injected) wrote it themselves.
@@ -281,7 +303,7 @@ def run_privacy_eval(
 
     # The offline auditor over what was published (Clio: almost all 5, none below 3), as the pipeline's auditor
     # rates: the taxonomy's words are public vocabulary, never one user's rare term.
-    taxonomy_words = public_words(load_taxonomy(settings.taxonomy))
+    taxonomy_words = public_words(taxonomy)
     audit_ratings: Counter[int] = Counter()
     for day, _cid, name, description, _level in published:
         rows = partitions.get(day.isoformat(), [])
@@ -317,6 +339,7 @@ def run_privacy_eval(
         "leaked_public": len(leaked_strings),
         "leaked_public_strings": leaked_strings,
         "public_matches_common_words": sorted(common),
+        "public_matches_taxonomy_text": sorted(taxonomy_only),
         "leaked_summaries_rate": round(leaked_conversations / n_injected, 4) if n_injected else 0.0,
         "leaked_summaries": leaked_conversations,
         "n_spans": n_spans,
