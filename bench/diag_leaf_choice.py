@@ -18,7 +18,6 @@ hand ("Tried and dropped").
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -32,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.eval_names import SEED, SETS  # noqa: E402
+from bench.eval_names import SEED, SETS, set_arguments  # noqa: E402
 
 DAY = date(2024, 1, 1)
 SOFTMAX_TEMPERATURE = 0.02
@@ -140,11 +139,7 @@ def diagnose(spec, shared: Path, home: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared-data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--sets", nargs="*", choices=[s.key for s in SETS], default=None)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "leaf_choice.json")
-    args = parser.parse_args()
+    args = set_arguments(__doc__, ROOT / "bench" / "results" / "leaf_choice.json")
     runs = []
     for spec in SETS:
         if args.sets and spec.key not in args.sets:

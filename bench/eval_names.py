@@ -139,12 +139,17 @@ def readme_table(runs: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def set_arguments(description: str, default_out: Path) -> argparse.Namespace:
+    """--shared-data, --sets (keys of SETS; all by default) and --out, as every script over these sets takes them."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared-data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--sets", nargs="*", choices=[s.key for s in SETS], default=None)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "names.json")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=default_out)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = set_arguments(__doc__, ROOT / "bench" / "results" / "names.json")
     os.environ.setdefault("CLIO_HMAC_SECRET", "bench-secret")
     previous = json.loads(args.out.read_text(encoding="utf-8"))["runs"] if args.out.exists() and args.sets else {}
     runs = dict(previous)
