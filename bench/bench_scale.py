@@ -452,14 +452,15 @@ def markdown(result: dict, command: str) -> str:
         summary.append(f"| {label} | " + " | ".join(fmt(s) for s in sizes) + " |")
     target_rows = "\n".join(f"| {k} | {v['value']} | < {v['target']} | {'pass' if v['pass'] else 'MISS'} |"
                             for k, v in result["targets"].items())
-    limits = "\n".join(f"- {line}" for line in limiting_factors(sizes[-1], result.get("embedder", "all-MiniLM-L6-v2")))
+    embedder = result.get("embedder", "all-MiniLM-L6-v2")  # results written before the field: November's default
+    limits = "\n".join(f"- {line}" for line in limiting_factors(sizes[-1], embedder))
     growth_rows = "\n".join(
         f"| {span} | " + ", ".join(f"{k} {v}" for k, v in exps.items()) + " |" for span, exps in result["growth"].items())
     return f"""{SECTION_START}
 ## Scaling: one partition of 1k / 10k / 100k conversations, offline ({result['date']}, {result['machine']['cpus']} CPUs)
 
-Embedder: {result.get('embedder', 'all-MiniLM-L6-v2')}. Command: `{command}` (volume by seeded resampling of real conversations, see the docstring of
-`bench/bench_scale.py`; each size in a fresh child process whose whole resident set is measured).
+Embedder: {embedder}. Command: `{command}` (volume by seeded resampling of real conversations, see the
+docstring of `bench/bench_scale.py`; each size in a fresh child process whose whole resident set is measured).
 
 {chr(10).join(summary)}
 
