@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from clio_dagster.core.clustering import choose_k, kmeans
+from clio_dagster.core.clustering import KMeansResult, choose_k, kmeans, merge_undersized
 
 
 @pytest.mark.parametrize(
@@ -87,3 +87,51 @@ def test_large_path_seeds_from_a_sample_and_matches_full_kmeans_quality(monkeypa
     full = kmeans(points, 30, seed=1, minibatch_threshold=10_000)
     inertia = lambda r: float(np.square(r.distances.astype(np.float64)).sum())  # noqa: E731
     assert inertia(large) <= 1.05 * inertia(full)
+
+
+def _line(*groups: tuple[float, int]) -> np.ndarray:
+    """Points on a line: `count` copies (with a little seeded jitter) at each position."""
+    rng = np.random.default_rng(0)
+    values = np.concatenate([position + rng.uniform(-0.1, 0.1, size=count) for position, count in groups])
+    return np.stack([values, np.zeros_like(values)], axis=1).astype(np.float32)
+
+
+def _clusters(points: np.ndarray, labels: list[int]) -> KMeansResult:
+    labels = np.asarray(labels, dtype=np.int32)
+    centroids = np.stack([points[labels == c].mean(axis=0) for c in range(labels.max() + 1)])
+    return KMeansResult(labels, centroids.astype(np.float32),
+                        np.linalg.norm(points - centroids[labels], axis=1).astype(np.float32))
+
+
+def test_an_undersized_clusters_points_each_join_their_nearest_remaining_centroid():
+    points = _line((0.0, 20), (10.0, 20), (4.0, 1), (6.0, 1), (8.0, 1))
+    start = _clusters(points, [0] * 20 + [1] * 20 + [2] * 3)
+    result, dissolved = merge_undersized(points, start, min_size=5)
+    assert dissolved == 1
+    # 4 is nearer the cluster at 0; 6 and 8 nearer the one at 10: renumbered by size, that one is first.
+    assert result.labels.tolist() == [1] * 20 + [0] * 20 + [1, 0, 0]
+    assert np.bincount(result.labels).tolist() == [22, 21]
+    for cluster in (0, 1):  # each centroid is its members' mean again
+        assert np.allclose(result.centroids[cluster], points[result.labels == cluster].mean(axis=0), atol=1e-5)
+    assert np.allclose(result.distances, np.linalg.norm(points - result.centroids[result.labels], axis=1), atol=1e-5)
+
+
+def test_merging_goes_on_until_every_cluster_reaches_the_floor_smallest_first():
+    points, truth = _blobs()  # blobs of 40, 30, 20 and 10
+    start = kmeans(points, 4, seed=0)
+    result, dissolved = merge_undersized(points, start, min_size=25)
+    assert dissolved == 2
+    assert min(np.bincount(result.labels)) >= 25 and np.bincount(result.labels).sum() == 100
+    # The two blobs that met the floor stay whole and apart.
+    assert len({int(result.labels[truth == 0][0]), int(result.labels[truth == 1][0])}) == 2
+    for blob in (0, 1):
+        assert len(set(result.labels[truth == blob].tolist())) == 1
+
+
+def test_a_partition_smaller_than_the_floor_ends_as_one_cluster_and_big_enough_ones_are_left_alone():
+    points, _ = _blobs()
+    start = kmeans(points, 4, seed=0)
+    whole, dissolved = merge_undersized(points, start, min_size=500)
+    assert dissolved == 3 and set(whole.labels.tolist()) == {0} and whole.centroids.shape == (1, 16)
+    unchanged, none = merge_undersized(points, start, min_size=10)
+    assert none == 0 and unchanged is start

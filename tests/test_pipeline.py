@@ -179,6 +179,24 @@ def test_thresholds_hold_for_every_published_cluster(run):
         assert (len(users[(d, cid)]), len(set(users[(d, cid)]))) == (n, u), cid
 
 
+def test_no_base_cluster_is_left_too_small_to_publish(run):
+    """k-means leaves clusters under min_conversations on these days; their conversations join the nearest
+    cluster rather than vanish from every level (merge_undersized_clusters, on by default)."""
+    floor = run.settings.min_conversations
+    merged = {day: result.asset_materializations_for_node("base_clusters")[0].metadata[
+        "undersized_clusters_merged"].value for day, result in run.results.items()}
+    assert sum(merged.values()) > 0, merged
+    with run.warehouse().connect("private") as con:
+        sizes = _rows(con, "SELECT partition_date, k, conversations FROM base_clusters ORDER BY 1, 3")
+        conversations = dict(_rows(con, "SELECT partition_date, count(*) FROM summary_embeddings "
+                                        "GROUP BY 1 ORDER BY 1"))
+    for day in DAYS:
+        found = [(k, n) for d, k, n in sizes if d == day]
+        assert min(n for _, n in found) >= floor, found
+        assert len(found) == found[0][0] - merged[day.isoformat()]
+        assert sum(n for _, n in found) == conversations[day]
+
+
 def test_public_db_columns_are_an_allow_list(run):
     with run.warehouse().connect("public") as con:
         columns = _rows(con, "SELECT table_name, column_name FROM information_schema.columns ORDER BY 1, 2")

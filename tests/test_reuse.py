@@ -96,6 +96,19 @@ def test_fingerprint_follows_reads_and_settings(warehouse, settings):
         assert input_fingerprint(con, "a", D1, reads, [pipeline]).value != base
 
 
+def test_fingerprint_follows_plain_values_such_as_a_taxonomys_digest(warehouse, settings):
+    # A taxonomy edited in place keeps its path (the resource's config) and changes only its digest.
+    _write(warehouse, D1, [1, 2, 3])
+    pipeline = build_resources(settings)["pipeline"]
+    reads = {"ingest_stats": ("records_in",)}
+    with warehouse.connect("private") as con:
+        before = input_fingerprint(con, "a", D1, reads, [pipeline, "digest-1"]).value
+        assert input_fingerprint(con, "a", D1, reads, [pipeline, "digest-1"]).value == before
+        assert input_fingerprint(con, "a", D1, reads, [pipeline, "digest-2"]).value != before
+        assert input_fingerprint(con, "a", D1, reads, [pipeline, True]).value != input_fingerprint(
+            con, "a", D1, reads, [pipeline, False]).value
+
+
 # ------------------------------------------------------------------------------------- whole pipeline
 DAY = date(2023, 2, 4)
 REUSABLE = {"facets", "summary_embeddings", "base_clusters", "cluster_names", "hierarchy", "privacy_audit",

@@ -97,6 +97,8 @@ def test_authorised_safety_job_writes_only_the_private_db(tmp_path, monkeypatch)
         audited = con.execute("SELECT count(*) FROM cluster_audit").fetchone()[0]
     assert rows and not any(meets for *_, meets in rows) and all(name for _, name, _, _ in rows)
     assert sum(n for level, _, n, _ in rows if level == 0) == 90
+    # Undersized clusters are not merged in safety mode (here all would become one): every k-means cluster stays.
+    assert len([row for row in rows if row[0] == 0]) > 1
     assert audited == 0  # the privacy auditor never ran
     assert [(a, o, auth) for a, o, auth, _ in _safety_runs(settings)] == [
         ("coordinated_campaigns", "bob", True), ("coordinated_use", "bob", True), ("safety_clusters", "bob", True)]

@@ -11,7 +11,7 @@ from clio_dagster.assets.daily import EMBEDS, daily_asset
 from clio_dagster.core.embedding_cache import embed_with_cache
 from clio_dagster.core.vectors import arrow_to_vectors, vectors_to_arrow
 from clio_dagster.assets.reuse import input_fingerprint, record_outputs, stored_result
-from clio_dagster.core.clustering import choose_k, kmeans
+from clio_dagster.core.clustering import choose_k, kmeans, merge_undersized
 from clio_dagster.core.naming import is_generic_name
 from clio_dagster.core.sampling import contrastive_samples
 from clio_dagster.core.taxonomy import taxonomy_digest
@@ -25,6 +25,7 @@ from clio_dagster.resources import (
     llm_store,
     partition_date,
 )
+from clio_dagster.resources.safety import SafetyConfig
 from clio_dagster.storage import load_sql, query_arrow, replace_partition, transaction
 
 # What base_clusters reads (its input fingerprint): the vectors, and the facets its per-cluster statistics use.
@@ -48,13 +49,15 @@ CLUSTER_NAMES_READS = {
     deps=["summary_embeddings"],
 )
 def base_clusters(
-    context: dg.AssetExecutionContext, pipeline: PipelineConfig, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, pipeline: PipelineConfig, safety: SafetyConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """k-means on the summary embeddings with k = clamp(n / target_cluster_size, k_min, k_max) and a fixed
-    seed; memberships and per-cluster statistics stay in the private DB."""
+    seed, then clusters under `min_conversations` merged into their nearest (`merge_undersized_clusters`, not in
+    safety mode); memberships and per-cluster statistics stay in the private DB."""
     day = partition_date(context)
+    merge = pipeline.merge_undersized_clusters and not safety.safety_mode
     with warehouse.get().connect("private") as con:
-        fingerprint = input_fingerprint(con, "base_clusters", day, BASE_CLUSTERS_READS, [pipeline])
+        fingerprint = input_fingerprint(con, "base_clusters", day, BASE_CLUSTERS_READS, [pipeline, merge])
         stored = stored_result(con, fingerprint)
         if stored is None:
             rows = query_arrow(con, load_sql("select_embeddings_for_clustering.sql"), [day])
@@ -68,11 +71,14 @@ def base_clusters(
                         "cluster_id": pa.array([], pa.int32()), "distance": pa.array([], pa.float32())})
     centroids = pa.table({"cluster_id": pa.array([], pa.int32()), "centroid": pa.array([], pa.list_(pa.float32()))})
     fit_seconds = 0.0
+    merged = 0
     if n:
         embedding = rows.column("embedding").combine_chunks()
         matrix = arrow_to_vectors(embedding)
         fit_started = time.perf_counter()
         result = kmeans(matrix, k, pipeline.seed, pipeline.minibatch_threshold)
+        if merge:
+            result, merged = merge_undersized(matrix, result, pipeline.min_conversations)
         fit_seconds = time.perf_counter() - fit_started
         members = pa.table(
             {
@@ -105,6 +111,7 @@ def base_clusters(
             "dagster/row_count": len(sizes),
             "conversations": n,
             "k": k,
+            "undersized_clusters_merged": merged,
             "seed": pipeline.seed,
             "largest_cluster": max(sizes, default=0),
             "smallest_cluster": min(sizes, default=0),

@@ -53,8 +53,11 @@ def code_version() -> str:
     return digest.hexdigest()
 
 
-def _resource_config(resource: object) -> dict:
-    fields = getattr(type(resource), "model_fields", {})
+def _resource_config(resource: object) -> object:
+    """A resource's type and config; a plain value (a taxonomy's digest, a flag) as itself."""
+    fields = getattr(type(resource), "model_fields", None)
+    if fields is None:
+        return resource
     return {"type": type(resource).__name__, **{name: getattr(resource, name) for name in sorted(fields)}}
 
 

@@ -64,11 +64,57 @@ def kmeans(embeddings: np.ndarray, k: int, seed: int, minibatch_threshold: int =
         else:
             model = KMeans(n_clusters=k, random_state=seed, n_init=3)
         raw = model.fit_predict(x)
-    sizes = np.bincount(raw, minlength=k)
-    order = sorted(range(k), key=lambda c: (-sizes[c], c))
-    relabel = np.empty(k, dtype=np.int32)
-    relabel[order] = np.arange(k, dtype=np.int32)
+    return _numbered_by_size(x, raw, model.cluster_centers_)
+
+
+def _numbered_by_size(x: np.ndarray, raw: np.ndarray, centres: np.ndarray) -> KMeansResult:
+    """Clusters renumbered 0.. by decreasing size (ties by their old number); clusters left empty dropped."""
+    sizes = np.bincount(raw, minlength=len(centres))
+    order = sorted(np.flatnonzero(sizes).tolist(), key=lambda c: (-sizes[c], c))
+    relabel = np.full(len(centres), -1, dtype=np.int32)
+    relabel[order] = np.arange(len(order), dtype=np.int32)
     labels = relabel[raw]
-    centroids = model.cluster_centers_.astype(np.float32)[order]
+    centroids = np.asarray(centres, dtype=np.float32)[order]
     distances = np.linalg.norm(x - centroids[labels], axis=1).astype(np.float32)
     return KMeansResult(labels=labels, centroids=centroids, distances=distances)
+
+
+def merge_undersized(embeddings: np.ndarray, result: KMeansResult, min_size: int) -> tuple[KMeansResult, int]:
+    """`result` with every cluster of fewer than `min_size` points dissolved, and the number dissolved.
+
+    k-means leaves some clusters too small to ever be published (under the `min_conversations` floor): their
+    conversations would sit under no published name at any level. Smallest first (ties by number), each such
+    cluster's points join their nearest remaining centroid, whose centroid becomes its members' mean again, until
+    every cluster reaches `min_size` or one is left (a partition smaller than the floor stays one cluster, still
+    unpublished). Points only ever join larger clusters, so no published cluster gets smaller."""
+    x = np.ascontiguousarray(embeddings, dtype=np.float32)
+    labels = result.labels.astype(np.int64)
+    k = len(result.centroids)
+    sizes = np.bincount(labels, minlength=k)
+    members = np.split(np.argsort(labels, kind="stable"), np.cumsum(sizes)[:-1])
+    sums = np.stack([x[rows].sum(axis=0, dtype=np.float64) for rows in members])
+    centroids = result.centroids.astype(np.float32)
+    squared_norms = (centroids.astype(np.float64) ** 2).sum(axis=1)
+    alive = sizes > 0
+    dissolved = 0
+    while alive.sum() > 1:
+        small = np.flatnonzero(alive & (sizes < min_size))
+        if small.size == 0:
+            break
+        victim = int(small[np.argmin(sizes[small])])  # argmin takes the lowest number among ties
+        alive[victim] = False
+        squared_norms[victim] = np.inf
+        rows = members[victim]
+        targets = (squared_norms[None, :] - 2 * (x[rows] @ centroids.T)).argmin(axis=1)
+        labels[rows] = targets
+        np.add.at(sums, targets, x[rows])
+        np.add.at(sizes, targets, 1)
+        sizes[victim] = 0
+        for target in np.unique(targets):
+            members[target] = np.concatenate([members[target], rows[targets == target]])
+            centroids[target] = (sums[target] / sizes[target]).astype(np.float32)
+            squared_norms[target] = float((centroids[target].astype(np.float64) ** 2).sum())
+        dissolved += 1
+    if not dissolved:
+        return result, 0
+    return _numbered_by_size(x, labels, centroids), dissolved

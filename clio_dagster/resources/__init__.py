@@ -70,6 +70,7 @@ class PipelineConfig(DeploymentGuardedResource):
     target_cluster_size: int = setting_default("target_cluster_size")
     k_min: int = setting_default("k_min")
     k_max: int = setting_default("k_max")
+    merge_undersized_clusters: bool = setting_default("merge_undersized_clusters")
     minibatch_threshold: int = setting_default("minibatch_threshold")
     seed: int = setting_default("seed")
     max_message_chars: int = setting_default("max_message_chars")
