@@ -23,8 +23,10 @@ import re
 import sys
 import tempfile
 from collections import Counter
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -83,14 +85,38 @@ def leaf_choices(centroids: np.ndarray, members: np.ndarray, labels: np.ndarray,
     }
 
 
-def diagnose(spec, shared: Path, home: Path) -> dict:
+@dataclass
+class DefaultRun:
+    """One labelled set through the pipeline with the default settings, and what the diagnostics read of it."""
+
+    data: Any  # LabelledSet
+    judge: Any  # the judge embedder
+    published_accuracy: float
+    centroids: np.ndarray  # base clusters' centroids, by cluster id
+    members: list[tuple[int, str, list[float]]]  # (cluster id, item id, summary embedding), by cluster and item
+    published: dict[int, tuple[str, str]]  # published base cluster id → (name, description)
+    taxonomy: Any
+    leaf_vectors: np.ndarray
+    anchors: list[str]
+    owners: list[int]
+    category_of: dict[str, str]  # item id → its category
+
+    def judged(self, texts: list[str]) -> list[int]:
+        """The category index the judge gives each text."""
+        from clio_dagster.evaluation.names import judge_clusters
+
+        return judge_clusters(texts, self.anchors, self.owners, self.judge)
+
+
+def run_default(spec, shared: Path, home: Path) -> DefaultRun:
+    """Runs the pipeline on `spec`'s set into `home` as bench/eval_names.py does and reads its outputs back."""
     import duckdb
 
     from clio_dagster.core.embedding import SentenceEmbedder
     from clio_dagster.core.taxonomy import load_taxonomy
     from clio_dagster.core.taxonomy_vectors import taxonomy_vectors
     from clio_dagster.evaluation.categories import category_anchors
-    from clio_dagster.evaluation.names import DEFAULT_JUDGE_MODEL, item_id, judge_clusters, reconstruct_by_names
+    from clio_dagster.evaluation.names import DEFAULT_JUDGE_MODEL, item_id, reconstruct_by_names
     from clio_dagster.evaluation.reconstruct import load_labelled_set
     from clio_dagster.settings import load_settings
 
@@ -112,23 +138,29 @@ def diagnose(spec, shared: Path, home: Path) -> dict:
             "SELECT cluster_id, name, description FROM published_clusters WHERE partition_date = ? AND level = 0 "
             "ORDER BY cluster_id", [DAY]).fetchall()}
     taxonomy = load_taxonomy()
-    leaf_vectors = taxonomy_vectors("leaves", taxonomy, None, settings.embedding_model)
-    labels = np.array([m[0] for m in members])
-    choices = leaf_choices(centroids, np.array([m[2] for m in members], dtype=np.float32), labels, leaf_vectors)
-
     anchors, owners = category_anchors(data.category_names, data.taxonomy)
-    category_of = {item_id(i): c for i, c in enumerate(data.categories)}
+    return DefaultRun(data, judge, published_accuracy, centroids, members, published, taxonomy,
+                      taxonomy_vectors("leaves", taxonomy, None, settings.embedding_model), anchors, owners,
+                      {item_id(i): c for i, c in enumerate(data.categories)})
+
+
+def diagnose(spec, shared: Path, home: Path) -> dict:
+    run = run_default(spec, shared, home)
+    data, members, published, taxonomy = run.data, run.members, run.published, run.taxonomy
+    labels = np.array([m[0] for m in members])
+    choices = leaf_choices(run.centroids, np.array([m[2] for m in members], dtype=np.float32), labels,
+                           run.leaf_vectors)
     ids = sorted(published)
 
     def accuracy(texts: list[str]) -> float:
-        chosen = dict(zip(ids, judge_clusters(texts, anchors, owners, judge)))
+        chosen = dict(zip(ids, run.judged(texts)))
         right = sum(1 for cluster, conversation, _ in members
-                    if cluster in chosen and data.category_names[chosen[cluster]] == category_of[conversation])
+                    if cluster in chosen and data.category_names[chosen[cluster]] == run.category_of[conversation])
         return round(right / len(data.texts), 4)
 
     leaves = taxonomy.leaves
     return {
-        "key": spec.key, "title": spec.title, "published_accuracy": published_accuracy,
+        "key": spec.key, "title": spec.title, "published_accuracy": run.published_accuracy,
         "leaf_choice": {name: {"accuracy": accuracy([f"{leaves[c[i]].name}. {leaves[c[i]].description}" for i in ids]),
                                "same_leaf_as_centroid": round(float(np.mean([c[i] == choices["centroid"][i]
                                                                              for i in ids])), 2)}
