@@ -5,7 +5,7 @@ judge's reading, after Toponymy's).
 
 Each set runs the pipeline once (default settings, offline, as bench/eval_names.py). Per base cluster, largest
 first: its size and its most common categories; the published name (or why none was published) and the category
-the judge reads in its `name. description`, with the items that reading gets right; the taxonomy leaves the
+the judge reads in its `name. description` (the JSON keeps the name), with the items that reading gets right; the taxonomy leaves the
 centroid scores best (contrastive score, as the pipeline matches), each with the category the judge reads in the
 leaf's own `name. description`; and the rank of the first leaf the judge reads as the cluster's majority.
 
@@ -55,14 +55,13 @@ def audit(spec, shared: Path, home: Path) -> dict:
         ranked = np.argsort(-score[cluster], kind="stable")
         row = {"cluster_id": cluster, "items": sum(counts.values()), "categories": dict(counts.most_common(4)),
                "majority": majority,
-               "top_leaves": [{"leaf": leaves[j].name, "score": round(float(score[cluster, j]), 4),
-                               "judged": leaf_reading[j]} for j in ranked[:TOP_LEAVES]],
+               "top_leaves": [[leaves[j].name, round(float(score[cluster, j]), 4), leaf_reading[j]]
+                              for j in ranked[:TOP_LEAVES]],  # leaf, contrastive score, the judge's reading
                "first_majority_leaf_rank": next((r for r, j in enumerate(ranked) if leaf_reading[j] == majority),
                                                 None)}
         if cluster in run.published:
-            name, description = run.published[cluster]
             judged = published_reading[cluster]
-            row.update(name=name, description=description, judged=judged, right=counts[judged])
+            row.update(name=run.published[cluster][0], judged=judged, right=counts[judged])
             right += counts[judged]
             ceiling += majority_items
             best_of_top += max(counts[leaf_reading[j]] for j in ranked[:TOP_LEAVES])
@@ -85,8 +84,8 @@ def print_audit(result: dict) -> None:
             print("   not published")
         else:
             print(f"   published: {row['name']} -> read as {row['judged']} ({row['right']} right)")
-        for rank, leaf in enumerate(row["top_leaves"]):
-            print(f"   {rank} {leaf['score']:.3f} {leaf['leaf']} -> {leaf['judged']}")
+        for rank, (leaf, score, judged) in enumerate(row["top_leaves"]):
+            print(f"   {rank} {score:.3f} {leaf} -> {judged}")
 
 
 def main() -> None:
@@ -99,8 +98,11 @@ def main() -> None:
             runs[spec.key] = audit(spec, args.shared_data, Path(home))
         print_audit(runs[spec.key])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"benchmark": "diag_clusters", "runs": runs}, indent=2, ensure_ascii=False) + "\n",
-                        encoding="utf-8")
+    # One line per cluster: the file stays readable in a diff.
+    lines = [json.dumps({k: v for k, v in run.items() if k != "clusters"}, ensure_ascii=False)[:-1] + ', "clusters": ['
+             + ",".join("\n  " + json.dumps(row, ensure_ascii=False) for row in run["clusters"]) + "]}"
+             for run in runs.values()]
+    args.out.write_text('{"benchmark": "diag_clusters", "runs": [\n' + ",\n".join(lines) + "\n]}\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
