@@ -69,7 +69,8 @@ class ClioSettings(BaseSettings):
     k_max: int = Field(default=5000, ge=1)
     # Clusters k-means leaves under min_conversations could never be published: their conversations join the
     # nearest cluster instead of vanishing from every level (core/clustering.py: merge_undersized). Off in
-    # safety mode, which shows every cluster however small, and where set to false (Clio drops them).
+    # safety mode, which shows every cluster however small, when cluster_facet clusters a facet's answers, and
+    # where set to false (Clio drops them).
     merge_undersized_clusters: bool = True
     # Above this many points k-means is seeded from a 20k sample, one run (below: all points, best of 3).
     minibatch_threshold: int = Field(default=20_000, ge=1)

@@ -137,9 +137,8 @@ def test_a_partition_smaller_than_the_floor_ends_as_one_cluster_and_big_enough_o
     assert none == 0 and unchanged is start
 
 
-def test_a_cluster_of_one_repeated_vector_is_never_dissolved():
-    # Clustering a categorical facet's answers: each cluster is one answer, and a rare answer is not "near" another.
-    answers = np.array([[1.0, 0.0]] * 30 + [[0.0, 1.0]] * 3, dtype=np.float32)
-    start = kmeans(answers, 2, seed=0)
-    result, dissolved = merge_undersized(answers, start, min_size=5)
-    assert dissolved == 0 and np.bincount(result.labels).tolist() == [30, 3]
+
+def test_a_lone_outlier_joins_its_nearest_cluster():
+    points = _line((0.0, 20), (10.0, 20), (9.0, 1))
+    result, dissolved = merge_undersized(points, _clusters(points, [0] * 20 + [1] * 20 + [2]), min_size=2)
+    assert dissolved == 1 and result.labels.tolist() == [1] * 20 + [0] * 21

@@ -49,13 +49,19 @@ CLUSTER_NAMES_READS = {
     deps=["summary_embeddings"],
 )
 def base_clusters(
-    context: dg.AssetExecutionContext, pipeline: PipelineConfig, safety: SafetyConfig, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    pipeline: PipelineConfig,
+    embedder: EmbedderResource,
+    safety: SafetyConfig,
+    warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     """k-means on the summary embeddings with k = clamp(n / target_cluster_size, k_min, k_max) and a fixed
-    seed, then clusters under `min_conversations` merged into their nearest (`merge_undersized_clusters`, not in
-    safety mode); memberships and per-cluster statistics stay in the private DB."""
+    seed, then clusters under `min_conversations` merged into their nearest (`merge_undersized_clusters`); not in
+    safety mode, which shows every cluster, nor when a custom facet's answers are clustered (`cluster_facet`),
+    where each cluster is one answer and the nearest answer is another one. Memberships and per-cluster
+    statistics stay in the private DB."""
     day = partition_date(context)
-    merge = pipeline.merge_undersized_clusters and not safety.safety_mode
+    merge = pipeline.merge_undersized_clusters and not safety.safety_mode and embedder.cluster_facet is None
     with warehouse.get().connect("private") as con:
         fingerprint = input_fingerprint(con, "base_clusters", day, BASE_CLUSTERS_READS, [pipeline, merge])
         stored = stored_result(con, fingerprint)

@@ -79,10 +79,6 @@ def _numbered_by_size(x: np.ndarray, raw: np.ndarray, centres: np.ndarray) -> KM
     return KMeansResult(labels=labels, centroids=centroids, distances=distances)
 
 
-# k-means' own centroid of identical float32 vectors sits within rounding of each.
-REPEATED_VECTOR_DISTANCE = 1e-5
-
-
 def merge_undersized(embeddings: np.ndarray, result: KMeansResult, min_size: int) -> tuple[KMeansResult, int]:
     """`result` with every cluster of fewer than `min_size` points dissolved, and the number dissolved.
 
@@ -90,8 +86,7 @@ def merge_undersized(embeddings: np.ndarray, result: KMeansResult, min_size: int
     conversations would sit under no published name at any level. Smallest first (ties by number), each such
     cluster's points join their nearest remaining centroid, whose centroid becomes its members' mean again, until
     every cluster reaches `min_size` or one is left (a partition smaller than the floor stays one cluster, still
-    unpublished). A cluster of one repeated vector stays as it is: it is one answer of a categorical facet being
-    clustered (`cluster_facet`), or one text sent again and again, and nearest is not the same there."""
+    unpublished)."""
     x = np.ascontiguousarray(embeddings, dtype=np.float32)
     labels = result.labels.astype(np.int64)
     k = len(result.centroids)
@@ -101,11 +96,9 @@ def merge_undersized(embeddings: np.ndarray, result: KMeansResult, min_size: int
     centroids = result.centroids.astype(np.float32)
     squared_norms = (centroids.astype(np.float64) ** 2).sum(axis=1)
     alive = sizes > 0
-    repeated = np.array([rows.size > 0 and float(result.distances[rows].max()) <= REPEATED_VECTOR_DISTANCE
-                         for rows in members])
     dissolved = 0
     while alive.sum() > 1:
-        small = np.flatnonzero(alive & (sizes < min_size) & ~repeated)
+        small = np.flatnonzero(alive & (sizes < min_size))
         if small.size == 0:
             break
         victim = int(small[np.argmin(sizes[small])])  # argmin takes the lowest number among ties
