@@ -157,11 +157,13 @@ def update_section(section: str, start: str = SECTION_START, end: str = SECTION_
     path.write_text(text, encoding="utf-8")
 
 
-def write_result(result: dict, out: Path, section: str, start: str, end: str) -> None:
-    """A benchmark's last step: its JSON to `out`, its section of BENCHMARKS.md, and the JSON on stdout."""
+def write_result(result: dict, out: Path, section: str | None, start: str, end: str) -> None:
+    """A benchmark's last step: its JSON to `out`, its section of BENCHMARKS.md (unless None), and the JSON on
+    stdout."""
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    update_section(section, start, end)
+    if section is not None:
+        update_section(section, start, end)
     print(json.dumps(result, ensure_ascii=False))
 
 

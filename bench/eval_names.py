@@ -7,7 +7,9 @@ the pipeline's own steps from ingest to the public DB, then the judge (all-MiniL
 base cluster's "name. description" to the category names (and sub-category names where the set has two
 levels). Accuracy counts every item, an item in an unpublished cluster as wrong. Large sets are subsampled
 (seed 0, sizes below). Writes a JSON result and the `names` section of BENCHMARKS.md; with --sets only those
-sets run and the previous results of the others are kept.
+sets run and the previous results of the others are kept. The headline (that section and the README's table)
+says "default settings", so a run that changes them (a `CLIO_*` variable, a clio.toml, or --out elsewhere, as
+an experiment does) writes its JSON only.
 """
 
 from __future__ import annotations
@@ -148,8 +150,25 @@ def set_arguments(description: str, default_out: Path) -> argparse.Namespace:
     return parser.parse_args()
 
 
+# Set by this script itself; it changes no setting that the names depend on.
+HEADLINE_NEUTRAL_VARIABLES = frozenset({"CLIO_HMAC_SECRET"})
+
+
+def headline_blockers(out: Path, default_out: Path, environ: dict[str, str], workdir: Path) -> list[str]:
+    """Why this run may not rewrite the headline figures, which are the default settings' (empty: it may)."""
+    reasons = [f"{name} is set" for name in sorted(environ)
+               if name.startswith("CLIO_") and name not in HEADLINE_NEUTRAL_VARIABLES]
+    if (workdir / "clio.toml").exists():
+        reasons.append(f"{workdir / 'clio.toml'} is read")
+    if out.resolve() != default_out.resolve():
+        reasons.append(f"--out {out} is not {default_out}")
+    return reasons
+
+
 def main() -> None:
-    args = set_arguments(__doc__, ROOT / "bench" / "results" / "names.json")
+    default_out = ROOT / "bench" / "results" / "names.json"
+    args = set_arguments(__doc__, default_out)
+    blockers = headline_blockers(args.out, default_out, dict(os.environ), Path.cwd())
     os.environ.setdefault("CLIO_HMAC_SECRET", "bench-secret")
     previous = json.loads(args.out.read_text(encoding="utf-8"))["runs"] if args.out.exists() and args.sets else {}
     runs = dict(previous)
@@ -160,8 +179,11 @@ def main() -> None:
         runs[spec.key] = run(spec, args.shared_data)
         print(json.dumps({k: runs[spec.key][k] for k in ("title", "accuracy", "clustering_ceiling", "coverage", "generic_share")})
               + f" {time.perf_counter() - started:.0f}s", flush=True)
-    write_result({"runs": runs}, args.out, markdown(runs), SECTION_START, SECTION_END)
-    update_section(readme_table(runs), README_START, README_END, path=ROOT / "README.md")
+    write_result({"runs": runs}, args.out, None if blockers else markdown(runs), SECTION_START, SECTION_END)
+    if blockers:
+        print(f"BENCHMARKS.md and README.md left as they are ({'; '.join(blockers)}).", file=sys.stderr)
+    else:
+        update_section(readme_table(runs), README_START, README_END, path=ROOT / "README.md")
 
 
 if __name__ == "__main__":
