@@ -9,7 +9,11 @@ Each set runs the pipeline once (default settings, offline, as eval_names); then
   member's best leaf by the same score, the most frequent wins), `top3_votes` (3/2/1 points for each member's
   three best), `softmax_mean` (the mean of the members' softmaxes, temperature 0.02), `full_contrast` (the day's
   mean similarity removed with weight 1 instead of k / (k + 10)), `shift_to_leaves` (centroids moved so that
-  their mean lands on the leaves' mean, then scored as the pipeline does);
+  their mean lands on the leaves' mean, then scored as the pipeline does); and what stands for a leaf, each
+  scored as the pipeline scores (the pipeline: the mean of its "name. description" and its example requests):
+  `definition_only` (its "name. description" alone), `examples_only` (its examples alone), `definition_half`
+  (the two weighted equally), `nearest_text` (its text nearest the centroid, each text's similarity made
+  contrastive as the pipeline makes a leaf's);
 - descriptions, on the published clusters: `published` (name and description as published) and `latin_only`
   (the users' phrases in other scripts dropped from the description).
 Accuracy counts every item, an item in an unpublished cluster as wrong. Writes JSON; BENCHMARKS.md cites it by
@@ -51,9 +55,33 @@ def latin_only(description: str) -> str:
     return description[: found.start()] + wrote + description[found.end():]
 
 
+def leaf_representations(text_vectors: np.ndarray, owners: np.ndarray) -> dict[str, np.ndarray]:
+    """Leaf vectors other than the pipeline's (module doc), from each leaf text's unit vector and its leaf
+    (`taxonomy.leaf_texts`: a leaf's "name. description" first, then its examples)."""
+    from clio_dagster.core.naming import _unit
+
+    n_leaves = int(owners.max()) + 1
+    definition = np.stack([text_vectors[owners == j][0] for j in range(n_leaves)])
+    examples = _unit(np.stack([text_vectors[owners == j][1:].mean(axis=0) if (owners == j).sum() > 1
+                               else text_vectors[owners == j][0] for j in range(n_leaves)]))
+    return {"definition_only": definition, "examples_only": examples,
+            "definition_half": _unit(definition + examples)}
+
+
+def nearest_text_choice(centroids: np.ndarray, text_vectors: np.ndarray, owners: np.ndarray) -> np.ndarray:
+    """Each cluster's leaf whose best text has the highest contrastive score."""
+    from clio_dagster.core.naming import contrastive_scores
+
+    score = contrastive_scores(centroids, text_vectors)[1]
+    per_leaf = np.full((len(centroids), int(owners.max()) + 1), -np.inf, dtype=np.float32)
+    np.maximum.at(per_leaf.T, owners, score.T)
+    return per_leaf.argmax(axis=1)
+
+
 def leaf_choices(centroids: np.ndarray, members: np.ndarray, labels: np.ndarray,
-                 leaf_vectors: np.ndarray) -> dict[str, np.ndarray]:
-    """Per variant (module doc), the chosen leaf index of each cluster (row of `centroids`)."""
+                 leaf_vectors: np.ndarray, text_vectors: np.ndarray, text_owners: np.ndarray) -> dict[str, np.ndarray]:
+    """Per variant (module doc), the chosen leaf index of each cluster (row of `centroids`); `text_vectors` and
+    `text_owners`: every leaf text's unit vector and its leaf index."""
     from clio_dagster.core.naming import _unit, contrastive_scores
 
     similarity, score = contrastive_scores(centroids, leaf_vectors)
@@ -82,6 +110,9 @@ def leaf_choices(centroids: np.ndarray, members: np.ndarray, labels: np.ndarray,
         "softmax_mean": np.array([soft[m].mean(axis=0).argmax() for m in rows]),
         "full_contrast": (similarity - (similarity.mean(axis=0, keepdims=True) - similarity.mean())).argmax(axis=1),
         "shift_to_leaves": contrastive_scores(shifted, leaf_vectors)[1].argmax(axis=1),
+        **{name: contrastive_scores(centroids, vectors)[1].argmax(axis=1)
+           for name, vectors in leaf_representations(text_vectors, text_owners).items()},
+        "nearest_text": nearest_text_choice(centroids, text_vectors, text_owners),
     }
 
 
@@ -97,6 +128,8 @@ class DefaultRun:
     published: dict[int, tuple[str, str]]  # published base cluster id → (name, description)
     taxonomy: Any
     leaf_vectors: np.ndarray
+    leaf_text_vectors: np.ndarray  # each leaf text's unit vector (`taxonomy.leaf_texts`), by the pipeline's embedder
+    leaf_text_owners: np.ndarray  # the leaf index of each of those texts
     anchors: list[str]
     owners: list[int]
     category_of: dict[str, str]  # item id → its category
@@ -113,7 +146,8 @@ def run_default(spec, shared: Path, home: Path) -> DefaultRun:
     import duckdb
 
     from clio_dagster.core.embedding import SentenceEmbedder
-    from clio_dagster.core.taxonomy import load_taxonomy
+    from clio_dagster.core.naming import _unit
+    from clio_dagster.core.taxonomy import leaf_texts, load_taxonomy
     from clio_dagster.core.taxonomy_vectors import taxonomy_vectors
     from clio_dagster.evaluation.categories import category_anchors
     from clio_dagster.evaluation.names import DEFAULT_JUDGE_MODEL, item_id, reconstruct_by_names
@@ -138,9 +172,12 @@ def run_default(spec, shared: Path, home: Path) -> DefaultRun:
             "SELECT cluster_id, name, description FROM published_clusters WHERE partition_date = ? AND level = 0 "
             "ORDER BY cluster_id", [DAY]).fetchall()}
     taxonomy = load_taxonomy()
+    texts, text_owners = leaf_texts(taxonomy)
+    text_vectors = SentenceEmbedder(settings.embedding_model).encode(texts)
     anchors, owners = category_anchors(data.category_names, data.taxonomy)
     return DefaultRun(data, judge, published_accuracy, centroids, members, published, taxonomy,
-                      taxonomy_vectors("leaves", taxonomy, None, settings.embedding_model), anchors, owners,
+                      taxonomy_vectors("leaves", taxonomy, None, settings.embedding_model),
+                      _unit(np.asarray(text_vectors, dtype=np.float32)), np.asarray(text_owners), anchors, owners,
                       {item_id(i): c for i, c in enumerate(data.categories)})
 
 
@@ -149,7 +186,7 @@ def diagnose(spec, shared: Path, home: Path) -> dict:
     data, members, published, taxonomy = run.data, run.members, run.published, run.taxonomy
     labels = np.array([m[0] for m in members])
     choices = leaf_choices(run.centroids, np.array([m[2] for m in members], dtype=np.float32), labels,
-                           run.leaf_vectors)
+                           run.leaf_vectors, run.leaf_text_vectors, run.leaf_text_owners)
     ids = sorted(published)
 
     def accuracy(texts: list[str]) -> float:
