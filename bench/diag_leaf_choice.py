@@ -29,6 +29,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -128,8 +129,7 @@ class DefaultRun:
     published: dict[int, tuple[str, str]]  # published base cluster id → (name, description)
     taxonomy: Any
     leaf_vectors: np.ndarray
-    leaf_text_vectors: np.ndarray  # each leaf text's unit vector (`taxonomy.leaf_texts`), by the pipeline's embedder
-    leaf_text_owners: np.ndarray  # the leaf index of each of those texts
+    embedding_model: str  # the pipeline's
     anchors: list[str]
     owners: list[int]
     category_of: dict[str, str]  # item id → its category
@@ -145,9 +145,7 @@ def run_default(spec, shared: Path, home: Path) -> DefaultRun:
     """Runs the pipeline on `spec`'s set into `home` as bench/eval_names.py does and reads its outputs back."""
     import duckdb
 
-    from clio_dagster.core.embedding import SentenceEmbedder
-    from clio_dagster.core.naming import _unit
-    from clio_dagster.core.taxonomy import leaf_texts, load_taxonomy
+    from clio_dagster.core.taxonomy import load_taxonomy
     from clio_dagster.core.taxonomy_vectors import taxonomy_vectors
     from clio_dagster.evaluation.categories import category_anchors
     from clio_dagster.evaluation.names import DEFAULT_JUDGE_MODEL, item_id, reconstruct_by_names
@@ -155,7 +153,7 @@ def run_default(spec, shared: Path, home: Path) -> DefaultRun:
     from clio_dagster.settings import load_settings
 
     settings = load_settings(llm_backend="offline", seed=SEED)
-    judge = SentenceEmbedder(DEFAULT_JUDGE_MODEL)
+    judge = embedder(DEFAULT_JUDGE_MODEL)
     data = load_labelled_set(shared / spec.run.folder, label=spec.run.label, top=spec.run.top,
                              exclude=spec.run.exclude, limit=spec.run.limit, seed=SEED)
     published_accuracy = reconstruct_by_names(data, settings, judge, DEFAULT_JUDGE_MODEL, keep_home=home)["accuracy"]
@@ -172,21 +170,37 @@ def run_default(spec, shared: Path, home: Path) -> DefaultRun:
             "SELECT cluster_id, name, description FROM published_clusters WHERE partition_date = ? AND level = 0 "
             "ORDER BY cluster_id", [DAY]).fetchall()}
     taxonomy = load_taxonomy()
-    texts, text_owners = leaf_texts(taxonomy)
-    text_vectors = SentenceEmbedder(settings.embedding_model).encode(texts)
     anchors, owners = category_anchors(data.category_names, data.taxonomy)
     return DefaultRun(data, judge, published_accuracy, centroids, members, published, taxonomy,
-                      taxonomy_vectors("leaves", taxonomy, None, settings.embedding_model),
-                      _unit(np.asarray(text_vectors, dtype=np.float32)), np.asarray(text_owners), anchors, owners,
-                      {item_id(i): c for i, c in enumerate(data.categories)})
+                      taxonomy_vectors("leaves", taxonomy, None, settings.embedding_model), settings.embedding_model,
+                      anchors, owners, {item_id(i): c for i, c in enumerate(data.categories)})
+
+
+@lru_cache(maxsize=2)
+def embedder(model: str):
+    """One loaded model per process, whatever number of sets runs."""
+    from clio_dagster.core.embedding import SentenceEmbedder
+
+    return SentenceEmbedder(model)
+
+
+@lru_cache(maxsize=1)
+def leaf_text_vectors(model: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every text of the shipped taxonomy's leaves (`taxonomy.leaf_texts`) as a unit vector by `model`, and the
+    leaf index of each; the same for every set, so embedded once."""
+    from clio_dagster.core.naming import _unit
+    from clio_dagster.core.taxonomy import leaf_texts, load_taxonomy
+
+    texts, owners = leaf_texts(load_taxonomy())
+    return _unit(np.asarray(embedder(model).encode(texts), dtype=np.float32)), np.asarray(owners)
 
 
 def diagnose(spec, shared: Path, home: Path) -> dict:
     run = run_default(spec, shared, home)
     data, members, published, taxonomy = run.data, run.members, run.published, run.taxonomy
     labels = np.array([m[0] for m in members])
-    choices = leaf_choices(run.centroids, np.array([m[2] for m in members], dtype=np.float32), labels,
-                           run.leaf_vectors, run.leaf_text_vectors, run.leaf_text_owners)
+    vectors = np.array([m[2] for m in members], dtype=np.float32)
+    choices = leaf_choices(run.centroids, vectors, labels, run.leaf_vectors, *leaf_text_vectors(run.embedding_model))
     ids = sorted(published)
 
     def accuracy(texts: list[str]) -> float:
