@@ -13,7 +13,11 @@ Each set runs the pipeline once (default settings, offline, as eval_names); then
   scored as the pipeline scores (the pipeline: the mean of its "name. description" and its example requests):
   `definition_only` (its "name. description" alone), `examples_only` (its examples alone), `definition_half`
   (the two weighted equally), `nearest_text` (its text nearest the centroid, each text's similarity made
-  contrastive as the pipeline makes a leaf's);
+  contrastive as the pipeline makes a leaf's); `english_members_3` / `_5` (sets with language labels: a cluster
+  with at least 3 / 5 English members, by the set's labels, matched by their mean instead of its centroid);
+  `phrase_rerank` (the centroid's 3 best leaves re-ranked by the users' phrases of the published description,
+  those in other scripts replaced by their English gloss, each phrase's word stems matched to the leaf's name and
+  description and weighted by IDF over the leaves, added to the score with weight 0.002);
 - descriptions, on the published clusters: `published` (name and description as published) and `latin_only`
   (the users' phrases in other scripts dropped from the description).
 Accuracy counts every item, an item in an unpublished cluster as wrong. Writes JSON; BENCHMARKS.md cites it by
@@ -23,10 +27,12 @@ hand ("Tried and dropped").
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -42,6 +48,11 @@ from bench.eval_names import SEED, SETS, set_arguments  # noqa: E402
 
 DAY = date(2024, 1, 1)
 SOFTMAX_TEMPERATURE = 0.02
+ENGLISH_MEMBER_MINIMUMS = (3, 5)
+RERANK_LEAVES = 3
+RERANK_WEIGHT = 0.002
+STEM_LETTERS = 5
+_WORD = re.compile(r"[a-z]+")
 _USERS_WROTE = re.compile(r" Users wrote: (.*?)\.(?= |$)")
 _NON_LATIN = re.compile(r"[^\x00-\u024f ]")
 
@@ -115,6 +126,65 @@ def leaf_choices(centroids: np.ndarray, members: np.ndarray, labels: np.ndarray,
            for name, vectors in leaf_representations(text_vectors, text_owners).items()},
         "nearest_text": nearest_text_choice(centroids, text_vectors, text_owners),
     }
+
+
+def english_member_choices(run: DefaultRun, labels: np.ndarray, vectors: np.ndarray) -> dict[str, np.ndarray]:
+    """`english_members_N` (module doc); none for a set without language labels."""
+    from clio_dagster.core.naming import contrastive_scores
+
+    languages = run.data.languages
+    if languages is None:
+        return {}
+    english = np.array([languages[int(item.rsplit("-", 1)[1])].startswith("en") for _, item, _ in run.members])
+    choices = {}
+    for minimum in ENGLISH_MEMBER_MINIMUMS:
+        centroids = run.centroids.copy()
+        for cluster in range(len(centroids)):
+            chosen = (labels == cluster) & english
+            if chosen.sum() >= minimum:
+                centroids[cluster] = vectors[chosen].mean(axis=0)
+        choices[f"english_members_{minimum}"] = contrastive_scores(centroids, run.leaf_vectors)[1].argmax(axis=1)
+    return choices
+
+
+def _stems(text: str) -> set[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return {word[:STEM_LETTERS] for word in _WORD.findall(text.lower())
+            if len(word) >= 3 and word not in ENGLISH_STOP_WORDS}
+
+
+def phrase_rerank_choice(run: DefaultRun) -> np.ndarray:
+    """`phrase_rerank` (module doc); a cluster whose description lists no phrases keeps the centroid's leaf."""
+    from clio_dagster.core.glossary import GLOSS_MIN_SIMILARITY, gloss_phrases, glossary_words
+    from clio_dagster.core.naming import _unit, contrastive_scores
+    from clio_dagster.core.taxonomy_vectors import taxonomy_vectors
+
+    leaves = run.taxonomy.leaves
+    leaf_stems = [_stems(f"{leaf.name} {leaf.description}") for leaf in leaves]
+    frequency = Counter(stem for stems in leaf_stems for stem in stems)
+    idf = {stem: math.log(len(leaves) / count) for stem, count in frequency.items()}
+    model = embedder(run.embedding_model)
+    words = glossary_words(run.taxonomy.vocabulary)
+    word_vectors = taxonomy_vectors("vocabulary", run.taxonomy, model.encode, run.embedding_model)
+    min_similarity = GLOSS_MIN_SIMILARITY.get(run.embedding_model)
+    score = contrastive_scores(run.centroids, run.leaf_vectors)[1]
+    best = score.argmax(axis=1)
+    for cluster, (_, description) in sorted(run.published.items()):
+        found = _USERS_WROTE.search(description)
+        if not found:
+            continue
+        phrases = found.group(1).split(", ")
+        foreign = [p for p in phrases if _NON_LATIN.search(p)]
+        glosses = (gloss_phrases(foreign, _unit(model.encode(foreign)), words, word_vectors, min_similarity)
+                   if foreign and min_similarity is not None else {})
+        bonus = np.zeros(len(leaves))
+        for phrase in phrases:
+            for stem in _stems(glosses.get(phrase, phrase)):
+                bonus += [idf[stem] if stem in stems else 0.0 for stems in leaf_stems]
+        top = np.argsort(-score[cluster])[:RERANK_LEAVES]
+        best[cluster] = top[np.argmax(score[cluster, top] + RERANK_WEIGHT * bonus[top])]
+    return best
 
 
 @dataclass
@@ -201,6 +271,8 @@ def diagnose(spec, shared: Path, home: Path) -> dict:
     labels = np.array([m[0] for m in members])
     vectors = np.array([m[2] for m in members], dtype=np.float32)
     choices = leaf_choices(run.centroids, vectors, labels, run.leaf_vectors, *leaf_text_vectors(run.embedding_model))
+    choices.update(english_member_choices(run, labels, vectors))
+    choices["phrase_rerank"] = phrase_rerank_choice(run)
     ids = sorted(published)
 
     def accuracy(texts: list[str]) -> float:
@@ -221,18 +293,24 @@ def diagnose(spec, shared: Path, home: Path) -> dict:
     }
 
 
-def main() -> None:
-    args = set_arguments(__doc__, ROOT / "bench" / "results" / "leaf_choice.json")
+def diagnose_sets(doc: str, benchmark: str, diagnose_one: Callable[[Any, Path, Path], dict]) -> None:
+    """A diagnostic's main: `diagnose_one(spec, shared data, fresh home)` for each set chosen on the command line
+    (`set_arguments`), each result printed, all written as JSON to --out (bench/results/<benchmark>.json)."""
+    args = set_arguments(doc, ROOT / "bench" / "results" / f"{benchmark}.json")
     runs = []
     for spec in SETS:
         if args.sets and spec.key not in args.sets:
             continue
-        with tempfile.TemporaryDirectory(prefix="clio-leaf-choice-") as home:
-            runs.append(diagnose(spec, args.shared_data, Path(home)))
+        with tempfile.TemporaryDirectory(prefix=f"clio-{benchmark}-") as home:
+            runs.append(diagnose_one(spec, args.shared_data, Path(home)))
         print(json.dumps(runs[-1]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"benchmark": "diag_leaf_choice", "seed": SEED, "runs": runs}, indent=2) + "\n",
+    args.out.write_text(json.dumps({"benchmark": f"diag_{benchmark}", "seed": SEED, "runs": runs}, indent=2) + "\n",
                         encoding="utf-8")
+
+
+def main() -> None:
+    diagnose_sets(__doc__, "leaf_choice", diagnose)
 
 
 if __name__ == "__main__":
